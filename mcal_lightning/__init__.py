@@ -1,0 +1,1 @@
+"""Training on the preprocessing cache: DataModule, LightningModule, sweeps, MLflow."""

@@ -1,0 +1,1 @@
+"""Raw files -> index -> cleaned, resized, cached arrays. Never imports torch."""

@@ -1,0 +1,95 @@
+"""Decoding ROI files (DICOM, PNG, JPEG, PGM) to float32 at full bit depth."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pydicom
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".pgm", ".tif", ".tiff"}
+DICOM_SUFFIXES = {".dcm", ".dicom"}
+IMAGE_SUFFIXES = RASTER_SUFFIXES | DICOM_SUFFIXES
+
+
+class UnreadableImage(ValueError):
+    """A file that cannot become a usable image; the message is the quarantine reason."""
+
+
+def looks_like_dicom(data: bytes) -> bool:
+    return len(data) >= 132 and data[128:132] == b"DICM"
+
+
+def dicom_to_array(ds: pydicom.Dataset) -> np.ndarray:
+    """Modality LUT, then VOI LUT, then MONOCHROME1 inverted so bright means dense."""
+    expected = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1))
+    expected *= int(ds.BitsAllocated) // 8
+    if not ds.file_meta.TransferSyntaxUID.is_compressed and len(ds.PixelData) < expected:
+        raise UnreadableImage(f"truncated pixel data ({len(ds.PixelData)} of {expected} bytes)")
+    pixels = ds.pixel_array
+    values = apply_voi_lut(apply_modality_lut(pixels, ds), ds).astype(np.float32)
+    if ds.get("PhotometricInterpretation", "MONOCHROME2") == "MONOCHROME1":
+        values = values.max() + values.min() - values
+    return values
+
+
+def decode_bytes(data: bytes, name: str) -> np.ndarray:
+    """Decode file content to a 2-D float32 array; raise UnreadableImage with a reason."""
+    suffix = Path(name).suffix.lower()
+    if suffix in DICOM_SUFFIXES or looks_like_dicom(data):
+        if not looks_like_dicom(data):
+            raise UnreadableImage("not a DICOM file (no DICM preamble)")
+        try:
+            ds = pydicom.dcmread(io.BytesIO(data))
+            image = dicom_to_array(ds)
+        except UnreadableImage:
+            raise
+        except Exception as exc:  # pydicom raises many types on broken files
+            raise UnreadableImage(f"unreadable DICOM: {type(exc).__name__}: {exc}") from exc
+    else:
+        raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if raw is None:
+            raise UnreadableImage(f"not a decodable {suffix or 'image'} file")
+        if raw.ndim == 3:
+            raw = cv2.cvtColor(raw[..., :3], cv2.COLOR_BGR2GRAY)
+        image = raw.astype(np.float32)
+    return check_usable(image)
+
+
+def check_usable(image: np.ndarray) -> np.ndarray:
+    if image.ndim != 2 or min(image.shape) < 2:
+        raise UnreadableImage(f"not a 2-D image (shape {image.shape})")
+    if not np.isfinite(image).all():
+        raise UnreadableImage("non-finite pixel values")
+    if float(image.max()) == float(image.min()):
+        raise UnreadableImage("blank image (all pixels equal)")
+    return image
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read and decode one file; missing files raise UnreadableImage too."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UnreadableImage(f"cannot read file: {exc.strerror or exc}") from exc
+    return decode_bytes(data, str(path))
+
+
+def dicom_shape(path: Path) -> tuple[int, int]:
+    """(rows, columns) from the header alone, without decoding pixels."""
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        return int(ds.Rows), int(ds.Columns)
+    except FileNotFoundError as exc:
+        raise UnreadableImage("missing file") from exc
+    except Exception as exc:
+        raise UnreadableImage(f"unreadable DICOM header: {type(exc).__name__}") from exc
+
+
+def normalise(image: np.ndarray) -> np.ndarray:
+    """Min-max to [0, 1] float32 (a blank image was refused earlier)."""
+    low, high = float(image.min()), float(image.max())
+    return ((image - low) / (high - low)).astype(np.float32)

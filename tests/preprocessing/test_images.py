@@ -1,0 +1,78 @@
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from preprocessing.images import UnreadableImage, normalise, read_image
+from tests.conftest import write_dicom
+
+RAMP = (np.arange(64 * 48).reshape(64, 48) % 4096).astype(np.uint16)
+
+
+def test_monochrome2_keeps_full_bit_depth(tmp_path: Path):
+    image = read_image(write_dicom(tmp_path / "a.dcm", RAMP))
+    assert image.dtype == np.float32
+    np.testing.assert_array_equal(image, RAMP.astype(np.float32))
+    assert np.unique(image).size > 256, "must not be squeezed to 8 bits"
+
+
+def test_monochrome1_is_inverted(tmp_path: Path):
+    plain = read_image(write_dicom(tmp_path / "a.dcm", RAMP))
+    inverted = read_image(write_dicom(tmp_path / "b.dcm", 4095 - RAMP, "MONOCHROME1"))
+    assert np.corrcoef(plain.ravel(), inverted.ravel())[0, 1] > 0.999
+
+
+def test_modality_lut_is_applied(tmp_path: Path):
+    image = read_image(write_dicom(tmp_path / "a.dcm", RAMP, RescaleSlope=2,
+                                   RescaleIntercept=-100, RescaleType="US"))
+    np.testing.assert_allclose(image, RAMP * 2.0 - 100)
+
+
+def test_voi_window_is_applied(tmp_path: Path):
+    image = read_image(write_dicom(tmp_path / "a.dcm", RAMP, WindowCenter=1000,
+                                   WindowWidth=200))
+    below, above = image[RAMP < 850], image[RAMP > 1150]
+    assert below.max() == image.min() and above.min() == image.max()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pgm", ".jpg"])
+def test_raster_formats(tmp_path: Path, suffix: str):
+    pixels = (RAMP // 16).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / f"a{suffix}"), pixels)
+    image = read_image(tmp_path / f"a{suffix}")
+    assert image.shape == pixels.shape
+    assert abs(float(image.mean()) - float(pixels.mean())) < 2
+
+
+def test_sixteen_bit_png_keeps_depth(tmp_path: Path):
+    cv2.imwrite(str(tmp_path / "a.png"), RAMP * 16)
+    assert read_image(tmp_path / "a.png").max() == RAMP.max() * 16
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda p: p.write_text("not an image"), "not a DICOM"),
+        (lambda p: write_dicom(p, np.full((8, 8), 7)), "blank"),
+        (lambda p: None, "cannot read"),
+    ],
+)
+def test_bad_files_name_their_reason(tmp_path: Path, make, reason: str):
+    path = tmp_path / "bad.dcm"
+    make(path)
+    with pytest.raises(UnreadableImage, match=reason):
+        read_image(path)
+
+
+def test_truncated_dicom_is_refused(tmp_path: Path):
+    path = write_dicom(tmp_path / "a.dcm", RAMP)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - RAMP.nbytes // 2])
+    with pytest.raises(UnreadableImage, match="truncated|unreadable"):
+        read_image(path)
+
+
+def test_normalise_to_unit_range():
+    unit = normalise(RAMP.astype(np.float32))
+    assert unit.min() == 0.0 and unit.max() == 1.0
