@@ -69,7 +69,7 @@ def test_truncated_dicom_is_refused(tmp_path: Path):
     path = write_dicom(tmp_path / "a.dcm", RAMP)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - RAMP.nbytes // 2])
-    with pytest.raises(UnreadableImage, match="truncated|unreadable"):
+    with pytest.raises(UnreadableImage, match=r"truncated|unreadable"):
         read_image(path)
 
 

@@ -1,0 +1,25 @@
+"""`mcal`: one command line for the whole pipeline. Heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import click
+
+from mcal import __version__
+from mcal.commands_data import filters, index, phantom, preprocess
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mcal")
+def main() -> None:
+    """Benign vs malignant microcalcification classification, evaluated without leakage.
+
+    The data path: phantom (or your CBIS-DDSM download) -> index -> filters -> preprocess.
+    """
+
+
+for command in (phantom, index, filters, preprocess):
+    main.add_command(command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Data-path commands: phantom, index, filters, preprocess."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mcal.report import console, print_frame, print_quarantine
+
+DATA = click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False,
+                    path_type=Path), help="CBIS-DDSM download (or phantom) or benign/+malignant/.")
+CACHE = click.option("--cache", "cache_dir", required=True,
+                     type=click.Path(file_okay=False, path_type=Path), help="Cache root folder.")
+WORKERS = click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
+
+
+def folder_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options that matter only for a benign/ + malignant/ folder of images."""
+    options = [
+        click.option("--patient-pattern", help="Regex on file names; group 'patient' or group 1."),
+        click.option("--patient-csv", type=click.Path(dir_okay=False, path_type=Path),
+                     help="CSV with columns file, patient_id."),
+        click.option("--allow-ungrouped", is_flag=True,
+                     help="Accept data without patient ids (metrics may be inflated)."),
+        click.option("--test-fraction", type=click.FloatRange(0, 1), default=0.2,
+                     show_default=True, help="Share of patients held out as test (folders only)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def load_index(data_dir: Path, **folder: Any) -> Any:
+    """Index the data, print the summary and quarantine, stop if nothing usable remains."""
+    from preprocessing.index import NoPatientIds, build_index
+
+    try:
+        index = build_index(data_dir, **folder)
+    except (NoPatientIds, ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    print_frame(index.summary(), f"index of {data_dir} ({index.layout} layout)")
+    print_quarantine(index.quarantine)
+    if index.rows.empty:
+        raise click.ClickException("nothing usable remains after quarantine")
+    return index
+
+
+@click.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--patients", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--scale", type=click.FloatRange(0.01, 1.0), default=1.0, show_default=True,
+              help="Shrink every size (1.0 = CBIS-like 4000 px films).")
+@click.option("--corrupt", type=click.IntRange(0), default=0, show_default=True,
+              help="Add K broken cases (truncated, bad label, missing, non-DICOM, blank).")
+@WORKERS
+def phantom(out_dir: Path, patients: int, seed: int, scale: float, corrupt: int,
+            workers: int | None) -> None:
+    """Generate a phantom CBIS-DDSM calcification set (TCIA layout, official CSVs)."""
+    from preprocessing.phantom import generate_phantom
+
+    result = generate_phantom(out_dir, patients=patients, seed=seed, scale=scale,
+                              corrupt=corrupt, workers=workers)
+    console.print(
+        f"phantom: {result.n_rois} ROIs from {result.n_patients} patients in {out_dir}, "
+        f"{result.n_malignant / max(result.n_rois, 1):.1%} malignant, "
+        f"{result.n_corrupt} corrupt cases added"
+    )
+    console.print(f"Bayes-ceiling AUC (true P(malignant) vs labels): {result.bayes_auc:.4f}")
+    console.print(f"ground truth sidecar: {result.truth_csv}")
+
+
+@click.command()
+@DATA
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where index.csv and quarantine.csv go [default: DATA/mcal_index].")
+@folder_options
+def index(data_dir: Path, out_dir: Path | None, **folder: Any) -> None:
+    """Index CBIS-DDSM or a benign/ + malignant/ folder; quarantine bad rows and files."""
+    result = load_index(data_dir, **folder)
+    rows_path, quarantine_path = result.save(out_dir or data_dir / "mcal_index")
+    console.print(f"wrote {rows_path} ({len(result.rows)} ROIs) and {quarantine_path}")
+
+
+@click.command()
+@DATA
+@CACHE
+@click.option("--sample", type=click.IntRange(1), default=64, show_default=True,
+              help="ROIs from the train split to score the filters on.")
+@click.option("--noise", type=click.FloatRange(0, 0.5), default=0.05, show_default=True,
+              help="Density of the impulse noise the filters must remove.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@folder_options
+def filters(data_dir: Path, cache_dir: Path, sample: int, noise: float, seed: int,
+            **folder: Any) -> None:
+    """PSNR/MSE table of the filters (the paper's Table 4); the best becomes the default."""
+    from preprocessing.artifacts import remove_artifacts
+    from preprocessing.filter_table import best_filter, filter_table
+    from preprocessing.images import normalise, read_image
+
+    rows = load_index(data_dir, **folder).rows
+    paths = list(rows.loc[rows["split"] == "train", "crop_path"])
+    chosen = random.Random(seed).sample(paths, min(sample, len(paths)))
+    images = [remove_artifacts(normalise(read_image(data_dir / p))) for p in chosen]
+    table = filter_table(images, noise_density=noise, seed=seed)
+    print_frame(table, f"filters on {len(images)} ROIs with {noise:.0%} impulse noise")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(cache_dir / "filter_table.csv", index=False)
+    best = best_filter(table)
+    choice = {"filter": best, "psnr_mean": float(table.iloc[0]["psnr_mean"]),
+              "noise_density": noise, "n": len(images)}
+    (cache_dir / "filter_choice.json").write_text(json.dumps(choice, indent=2))
+    console.print(f"default filter for this cache: {best} (best PSNR); table in "
+                  f"{cache_dir / 'filter_table.csv'}")
+
+
+def chosen_filter(cache_dir: Path, requested: str) -> tuple[str, str]:
+    """The filter to use and why: explicit, or the filter table's best, or the paper's choice."""
+    if requested != "auto":
+        return requested, "chosen on the command line"
+    choice_file = cache_dir / "filter_choice.json"
+    if choice_file.is_file():
+        choice = json.loads(choice_file.read_text())
+        return choice["filter"], f"best PSNR in the filter table ({choice['psnr_mean']:.2f} dB)"
+    return "adaptive_median", "no filter table yet (run `mcal filters`): the paper's choice"
+
+
+@click.command()
+@DATA
+@CACHE
+@click.option("--size", type=click.IntRange(8), default=224, show_default=True)
+@click.option("--filter", "filter_name", default="auto", show_default=True,
+              type=click.Choice(["auto", "adaptive_median", "median", "mean", "none"]))
+@click.option("--aspect", type=click.Choice(["stretch", "pad"]), default="stretch",
+              show_default=True, help="stretch as the paper does, or pad to a square first.")
+@click.option("--no-artifacts", is_flag=True, help="Skip Otsu + morphology artifact removal.")
+@click.option("--dtype", type=click.Choice(["uint16", "uint8"]), default="uint16",
+              show_default=True)
+@WORKERS
+@folder_options
+def preprocess(data_dir: Path, cache_dir: Path, size: int, filter_name: str, aspect: str,
+               no_artifacts: bool, dtype: str, workers: int | None, **folder: Any) -> None:
+    """Clean, filter, resize and cache every ROI (reuses earlier work)."""
+    from preprocessing.cache import build_cache
+    from preprocessing.pipeline import PreprocessConfig
+
+    name, reason = chosen_filter(cache_dir, filter_name)
+    console.print(f"filter: {name} ({reason})")
+    config = PreprocessConfig(size=size, filter=name, aspect=aspect,
+                              artifacts=not no_artifacts, dtype=dtype)
+    result = build_cache(load_index(data_dir, **folder), cache_dir, config, workers=workers,
+                         notes={"filter_reason": reason})
+    print_quarantine(result.quarantine)
+    state = "reused as is" if result.reused_dataset else "written"
+    console.print(
+        f"cache {state}: {result.dataset_dir} ({result.n_rois} ROIs; "
+        f"{result.n_processed} processed, {result.n_reused} reused)"
+    )

@@ -1,0 +1,174 @@
+"""The cache: every ROI of one config in one array file, plus its index table.
+
+Layout under the cache root::
+
+    <config folder>/config.json
+    <config folder>/items/<sha1 of source file>.npy      one processed ROI, reused across runs
+    <config folder>/datasets/<dataset key>/rois.npy      all ROIs, (N, size, size)
+    <config folder>/datasets/<dataset key>/index.csv     patient_id, label, split, descriptors...
+    LATEST                                               the dataset built last
+
+The dataset key hashes the config and every source's content hash, so a rerun over unchanged
+files reuses the dataset as is, and new or changed files are the only ones processed. Every
+write goes to a temporary name first and is renamed into place, so a kill leaves no corrupt entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from preprocessing.images import UnreadableImage, decode_bytes
+from preprocessing.index import Index, Quarantine
+from preprocessing.pipeline import PreprocessConfig, process_roi
+
+LATEST = "LATEST"
+
+
+@dataclass(frozen=True)
+class CacheResult:
+    dataset_dir: Path
+    n_rois: int
+    n_processed: int
+    n_reused: int
+    quarantine: pd.DataFrame
+    reused_dataset: bool
+
+
+@dataclass(frozen=True)
+class CachedDataset:
+    """What downstream code reads: a memory-mapped array and its table."""
+
+    images: np.ndarray
+    table: pd.DataFrame
+    config: dict[str, object]
+    path: Path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as handle:
+        np.save(handle, array)
+    os.replace(tmp, path)
+
+
+def process_file(task: tuple[str, str, dict[str, object]]) -> tuple[str, str, str]:
+    """Worker: (source, items dir, config) -> (sha1, 'reused'|'processed'|'error', reason)."""
+    source, items_dir, config_dict = task
+    try:
+        data = Path(source).read_bytes()
+    except OSError as exc:
+        return "", "error", f"cannot read file: {exc.strerror or exc}"
+    sha = hashlib.sha1(data).hexdigest()
+    item = Path(items_dir) / f"{sha}.npy"
+    if item.is_file():
+        return sha, "reused", ""
+    try:
+        array = process_roi(decode_bytes(data, source), PreprocessConfig(**config_dict))
+    except UnreadableImage as exc:
+        return sha, "error", str(exc)
+    atomic_save_npy(item, array)
+    return sha, "processed", ""
+
+
+def run_tasks(tasks: list[tuple[str, str, dict[str, object]]], workers: int,
+              progress: bool) -> Iterator[tuple[str, str, str]]:
+    bar = dict(total=len(tasks), desc="preprocess", unit="roi", disable=not progress)
+    if workers <= 1:
+        yield from tqdm(map(process_file, tasks), **bar)
+        return
+    # forkserver: forking a parent whose OpenCV thread pool has run can deadlock the children
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, context, initializer=cv2.setNumThreads,
+                             initargs=(1,)) as pool:
+        yield from tqdm(pool.map(process_file, tasks, chunksize=4), **bar)
+
+
+def dataset_key(config: PreprocessConfig, table: pd.DataFrame) -> str:
+    digest = hashlib.sha256(config.key().encode())
+    digest.update(table.to_csv(index=False).encode())
+    return digest.hexdigest()[:16]
+
+
+def assemble(table: pd.DataFrame, items_dir: Path, target: Path, size: int, dtype: str) -> None:
+    """Write rois.npy + index.csv into a temporary folder, then rename it into place."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    rois = np.lib.format.open_memmap(tmp / "rois.npy", "w+", dtype, (len(table), size, size))
+    pixel_hashes = []
+    for row, sha in enumerate(table["source_sha1"]):
+        rois[row] = np.load(items_dir / f"{sha}.npy")
+        pixel_hashes.append(hashlib.sha1(rois[row].tobytes()).hexdigest())
+    rois.flush()
+    del rois
+    table.assign(pixel_sha1=pixel_hashes).to_csv(tmp / "index.csv", index=False)
+    os.replace(tmp, target)
+
+
+def build_cache(index: Index, cache_dir: Path, config: PreprocessConfig,
+                workers: int | None = None, progress: bool = True,
+                notes: dict[str, str] | None = None) -> CacheResult:
+    """Process every indexed ROI once per config; reuse what an earlier run made."""
+    config_dir = Path(cache_dir) / config.folder_name()
+    items_dir = config_dir / "items"
+    items_dir.mkdir(parents=True, exist_ok=True)
+    recorded = {**config.as_dict(), **(notes or {})}
+    atomic_write_bytes(config_dir / "config.json", json.dumps(recorded, indent=2).encode())
+    sources = [str(index.data_dir / rel) for rel in index.rows["crop_path"]]
+    tasks = [(s, str(items_dir), config.as_dict()) for s in sources]
+    outcomes = list(run_tasks(tasks, workers or os.cpu_count() or 1, progress))
+
+    quarantine, keep, shas = Quarantine(), [], []
+    for (_, row), (sha, status, reason) in zip(index.rows.iterrows(), outcomes, strict=True):
+        if status == "error":
+            quarantine.add(row["roi_id"], row["crop_path"], reason)
+        else:
+            keep.append(row.name)
+            shas.append(sha)
+    table = index.rows.loc[keep].assign(source_sha1=shas).reset_index(drop=True)
+    table.insert(0, "row", range(len(table)))
+    target = config_dir / "datasets" / dataset_key(config, table)
+    reused_dataset = target.is_dir()
+    if not reused_dataset:
+        assemble(table, items_dir, target, config.size, config.dtype)
+    relative = target.relative_to(cache_dir).as_posix()
+    atomic_write_bytes(Path(cache_dir) / LATEST, f"{relative}\n".encode())
+    statuses = [status for _, status, _ in outcomes]
+    return CacheResult(target, len(table), statuses.count("processed"), statuses.count("reused"),
+                       quarantine.frame(), reused_dataset)
+
+
+def resolve_dataset(path: Path) -> Path:
+    """A dataset folder, or a cache root whose LATEST names one."""
+    path = Path(path)
+    if (path / "rois.npy").is_file():
+        return path
+    latest = path / LATEST
+    if latest.is_file():
+        return path / latest.read_text().strip()
+    raise FileNotFoundError(f"{path}: no cache here (run `mcal preprocess --cache {path}` first)")
+
+
+def open_cache(path: Path) -> CachedDataset:
+    dataset = resolve_dataset(path)
+    config = json.loads((dataset.parents[1] / "config.json").read_text())
+    table = pd.read_csv(dataset / "index.csv", dtype={"patient_id": str, "roi_id": str},
+                        keep_default_na=False)
+    return CachedDataset(np.load(dataset / "rois.npy", mmap_mode="r"), table, config, dataset)

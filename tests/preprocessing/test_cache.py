@@ -1,0 +1,90 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from preprocessing.cache import build_cache, open_cache
+from preprocessing.index import build_index
+from preprocessing.pipeline import PreprocessConfig
+
+PATTERN = r"^(P\d+)_"
+CONFIG = PreprocessConfig(size=32, filter="median")
+
+
+def make_folder(root: Path, n: int, side: int = 48, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        label = ("benign", "malignant")[i % 2]
+        (root / label).mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 65535, (side, side), dtype=np.uint16)
+        cv2.imwrite(str(root / label / f"P{i // 2:04d}_{i}.png"), pixels)
+    return root
+
+
+def index_of(root: Path):
+    return build_index(root, patient_pattern=PATTERN, progress=False)
+
+
+def test_rerun_reuses_and_only_new_or_changed_files_are_processed(tmp_path: Path):
+    data, cache = make_folder(tmp_path / "data", 10), tmp_path / "cache"
+    first = build_cache(index_of(data), cache, CONFIG, workers=1, progress=False)
+    assert (first.n_processed, first.n_reused, first.reused_dataset) == (10, 0, False)
+    again = build_cache(index_of(data), cache, CONFIG, workers=1, progress=False)
+    assert (again.n_processed, again.reused_dataset) == (0, True)
+    assert again.dataset_dir == first.dataset_dir
+
+    cv2.imwrite(str(data / "benign" / "P0100_new.png"), np.eye(40, dtype=np.uint16) * 999)
+    cv2.imwrite(str(data / "benign" / "P0000_0.png"), np.eye(40, dtype=np.uint16) * 500)
+    grown = build_cache(index_of(data), cache, CONFIG, workers=1, progress=False)
+    assert (grown.n_processed, grown.n_reused, grown.n_rois) == (2, 9, 11)
+    assert grown.dataset_dir != first.dataset_dir
+
+
+def test_dataset_contents(tmp_path: Path):
+    data, cache = make_folder(tmp_path / "data", 6), tmp_path / "cache"
+    build_cache(index_of(data), cache, CONFIG, workers=2, progress=False)
+    dataset = open_cache(cache)
+    assert dataset.images.shape == (6, 32, 32) and dataset.images.dtype == np.uint16
+    assert isinstance(dataset.images, np.memmap)
+    assert dataset.config["filter"] == "median"
+    expected = {"row", "patient_id", "label", "split", "crop_path", "source_sha1", "pixel_sha1"}
+    assert expected <= set(dataset.table.columns)
+    assert dataset.table["row"].tolist() == list(range(6))
+
+
+def test_a_kill_midway_leaves_nothing_corrupt_and_resumes(tmp_path: Path):
+    data, cache = make_folder(tmp_path / "data", 200, side=400), tmp_path / "cache"
+    command = [sys.executable, "-m", "mcal.cli", "preprocess", "--data", str(data),
+               "--cache", str(cache), "--size", "32", "--filter", "adaptive_median",
+               "--workers", "1", "--patient-pattern", PATTERN]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    items = cache / f"{PreprocessConfig(size=32).folder_name()}" / "items"
+    deadline = time.monotonic() + 120
+    while len(list(items.glob("*.npy"))) < 5 and time.monotonic() < deadline:
+        assert process.poll() is None, "the run finished before it could be killed"
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done = sorted(items.glob("*.npy"))
+    assert 5 <= len(done) < 200
+    for item in done:
+        assert np.load(item).shape == (32, 32)
+    assert not list(cache.glob("*/datasets/*/rois.npy"))
+
+    resumed = build_cache(index_of(data), cache, PreprocessConfig(size=32), workers=2,
+                          progress=False)
+    assert resumed.n_reused >= len(done) and resumed.n_processed <= 200 - len(done)
+    fresh = build_cache(index_of(data), tmp_path / "fresh", PreprocessConfig(size=32),
+                        workers=2, progress=False)
+    np.testing.assert_array_equal(open_cache(cache).images, open_cache(fresh.dataset_dir).images)
+
+
+def test_open_cache_explains_a_missing_cache(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match="mcal preprocess"):
+        open_cache(tmp_path)
