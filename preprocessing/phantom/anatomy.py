@@ -1,0 +1,181 @@
+"""Everything of a phantom mammogram except the calcifications: silhouette, tissue, artefacts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from preprocessing.phantom.constants import MAX_PIXEL_VALUE
+
+
+@dataclass(frozen=True)
+class BreastGeometry:
+    """A half-ellipse breast whose flat side lies on the chest-wall image edge."""
+
+    rows: int
+    cols: int
+    chest_wall_left: bool  # LEFT breasts sit on the left edge, RIGHT breasts on the right
+    centre_row: float
+    semi_rows: float  # vertical semi-axis
+    semi_depth: float  # chest wall to nipple
+
+    def depth_of_columns(self) -> np.ndarray:
+        """Distance of every column from the chest wall, in pixels."""
+        cols = np.arange(self.cols, dtype=np.float32)
+        return cols if self.chest_wall_left else (self.cols - 1) - cols
+
+    def pixel_of(self, depth_frac: float, vertical_frac: float) -> tuple[float, float]:
+        """(row, col) of a point given as fractions of the breast's depth and local half-height."""
+        half_height = self.semi_rows * np.sqrt(max(1.0 - depth_frac**2, 0.0))
+        row = self.centre_row + vertical_frac * half_height
+        depth = depth_frac * self.semi_depth
+        col = depth if self.chest_wall_left else (self.cols - 1) - depth
+        return float(row), float(col)
+
+
+def draw_geometry(rng: np.random.Generator, shape: tuple[int, int], chest_wall_left: bool,
+                  view: str) -> BreastGeometry:
+    """Random silhouette proportions; MLO breasts sit lower and taller."""
+    rows, cols = shape
+    if view == "MLO":
+        centre, semi = rng.uniform(0.50, 0.58) * rows, rng.uniform(0.44, 0.50) * rows
+    else:
+        centre, semi = rng.uniform(0.46, 0.54) * rows, rng.uniform(0.36, 0.44) * rows
+    depth = rng.uniform(0.58, 0.78) * cols
+    return BreastGeometry(rows, cols, chest_wall_left, centre, semi, depth)
+
+
+def elliptic_radius2(geom: BreastGeometry) -> np.ndarray:
+    """Squared normalised distance from the chest-wall centre: 1 on the skin line."""
+    r_rows = (np.arange(geom.rows, dtype=np.float32) - geom.centre_row) / geom.semi_rows
+    r_depth = geom.depth_of_columns() / geom.semi_depth
+    return r_rows[:, None] ** 2 + r_depth[None, :] ** 2
+
+
+def thickness_profile(radius2: np.ndarray) -> np.ndarray:
+    """Compressed-breast thickness in [0, 1]: flat inside, falling off towards the skin line."""
+    inside = np.clip((1.0 - radius2) / 0.4, 0.0, 1.0)
+    return inside * (2.0 - inside)  # rises steeply at the skin, flat in the middle
+
+
+def fast_fft_length(n: int) -> int:
+    """The smallest 2^a 3^b 5^c >= n: FFTs of such sizes are several times faster."""
+    best = 2 * n
+    for p5 in (5**k for k in range(12) if 5**k < best):
+        for p3 in (p5 * 3**k for k in range(20) if p5 * 3**k < best):
+            p2 = p3
+            while p2 < n:
+                p2 *= 2
+            best = min(best, p2)
+    return best
+
+
+MAX_TEXTURE_SIDE = 1024
+
+
+def power_law_texture(rng: np.random.Generator, shape: tuple[int, int], beta: float = 3.0,
+                      stretch: float = 1.0) -> np.ndarray:
+    """Zero-mean, unit-variance 1/f^beta noise, made by filtering white noise in Fourier space.
+
+    stretch > 1 elongates structures along the columns (towards the nipple), like ducts.
+    """
+    padded = (fast_fft_length(shape[0]), fast_fft_length(shape[1]))
+    white = rng.standard_normal(padded, dtype=np.float32)
+    freq_r = np.fft.fftfreq(padded[0]).astype(np.float32)[:, None]
+    freq_c = np.fft.rfftfreq(padded[1]).astype(np.float32)[None, :] * np.float32(stretch)
+    # no structure larger than ~1/6 of the image: gland forms clouds, not half-breast slabs
+    freq = np.maximum(np.sqrt(freq_r**2 + freq_c**2), np.float32(6.0 / max(padded)))
+    spectrum = np.fft.rfft2(white) * freq ** np.float32(-beta / 2.0)
+    field = np.fft.irfft2(spectrum, s=padded)[: shape[0], : shape[1]].astype(np.float32)
+    field -= field.mean()
+    return field / max(float(field.std()), 1e-6)
+
+
+# Threshold on the texture above which tissue counts as fibroglandular, by breast density 1-4.
+# (About 15%, 35%, 60% and 80% of the breast is gland for densities 1 to 4.)
+_GLAND_THRESHOLD = {1: 1.0, 2: 0.4, 3: -0.25, 4: -0.85}
+
+
+def parenchyma(rng: np.random.Generator, radius2: np.ndarray, thickness: np.ndarray,
+               density: int) -> np.ndarray:
+    """Darker fat plus bright fibroglandular clouds, central more than peripheral; denser
+    breasts have more gland.
+
+    Images over MAX_TEXTURE_SIDE get the tissue on a coarser grid, upsampled: with beta = 3 the
+    finer frequencies carry almost no power, and full-size FFTs would dominate the run time.
+    """
+    factor = -(-max(radius2.shape) // MAX_TEXTURE_SIDE)
+    coarse_radius2 = radius2[::factor, ::factor]
+    texture = power_law_texture(rng, coarse_radius2.shape, stretch=rng.uniform(1.5, 2.5))
+    central = 1.2 * (0.55 - np.sqrt(np.minimum(coarse_radius2, 1.0)))
+    gland = 1.0 / (1.0 + np.exp(-(texture + central - _GLAND_THRESHOLD[density]) / 0.45))
+    fat_level = rng.uniform(750.0, 1050.0)
+    gland_level = rng.uniform(900.0, 1400.0)
+    tissue = (fat_level + gland_level * gland + 80.0 * texture).astype(np.float32)
+    if factor > 1:
+        size = (radius2.shape[1], radius2.shape[0])
+        tissue = cv2.resize(tissue, size, interpolation=cv2.INTER_CUBIC)
+    return thickness * tissue
+
+
+def pectoral_mask(rng: np.random.Generator, geom: BreastGeometry) -> np.ndarray:
+    """A triangle in the top chest-wall corner (MLO only), slightly blurred at its edge."""
+    height = rng.uniform(0.35, 0.55) * geom.rows
+    width = rng.uniform(0.22, 0.38) * geom.cols
+    wall = 0.0 if geom.chest_wall_left else geom.cols - 1.0
+    tip = wall + width if geom.chest_wall_left else wall - width
+    triangle = np.array([[wall, 0.0], [tip, 0.0], [wall, height]], dtype=np.float32)
+    mask = np.zeros((geom.rows, geom.cols), np.float32)
+    cv2.fillConvexPoly(mask, np.round(triangle).astype(np.int32), 1.0)
+    sigma = max(0.7, 0.004 * geom.cols)
+    return cv2.GaussianBlur(mask, (0, 0), sigma)
+
+
+def add_label_block(rng: np.random.Generator, image: np.ndarray, geom: BreastGeometry,
+                    text: str) -> None:
+    """A burned-in bright film label with dark text, in a corner away from the breast."""
+    rows, cols = image.shape
+    height = max(6, int(rng.uniform(0.035, 0.05) * rows))
+    width = max(12, int(rng.uniform(0.16, 0.22) * cols))
+    margin_r, margin_c = int(0.02 * rows), int(0.02 * cols)
+    top = margin_r if rng.random() < 0.5 else rows - margin_r - height
+    left = cols - margin_c - width if geom.chest_wall_left else margin_c
+    ink = np.zeros((height, width), np.uint8)  # cv2.putText draws on 8-bit images only
+    cv2.putText(ink, text, (max(1, width // 12), int(height * 0.75)), cv2.FONT_HERSHEY_SIMPLEX,
+                height / 30.0, (255,), max(1, round(height / 12)), cv2.LINE_AA)
+    paper, dark = rng.uniform(3700.0, 4095.0), rng.uniform(150.0, 500.0)
+    coverage = ink.astype(np.float32) / 255.0
+    image[top:top + height, left:left + width] = paper + (dark - paper) * coverage
+
+
+def add_scanner_edge(rng: np.random.Generator, image: np.ndarray, geom: BreastGeometry) -> None:
+    """A bright strip along the top, bottom or nipple-side border, as film digitisers leave."""
+    rows, cols = image.shape
+    where = ("top", "bottom", "far")[int(rng.integers(3))]
+    level = np.float32(rng.uniform(3000.0, 4095.0))
+    if where == "far":
+        width = max(2, int(rng.uniform(0.006, 0.015) * cols))
+        strip = np.s_[:, cols - width:] if geom.chest_wall_left else np.s_[:, :width]
+    else:
+        width = max(2, int(rng.uniform(0.006, 0.015) * rows))
+        strip = np.s_[:width, :] if where == "top" else np.s_[rows - width:, :]
+    image[strip] = level
+
+
+def add_noise(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """Quantum (signal-dependent Gaussian ~ Poisson) noise, then salt-and-pepper impulses."""
+    gain = rng.uniform(0.6, 1.4)
+    sigma = np.sqrt(gain * np.maximum(image, 0.0) + 16.0)
+    noisy = image + rng.standard_normal(image.shape, dtype=np.float32) * sigma
+    flat = noisy.reshape(-1)
+    n_impulses = int(rng.binomial(flat.size, rng.uniform(0.002, 0.01)))
+    where = rng.integers(0, flat.size, n_impulses)
+    flat[where] = np.where(rng.random(n_impulses) < 0.5, 0.0, float(MAX_PIXEL_VALUE))
+    return noisy
+
+
+def background(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """The dark area outside the breast (film base plus fog)."""
+    return np.full(shape, rng.uniform(40.0, 140.0), np.float32)

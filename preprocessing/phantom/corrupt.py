@@ -1,0 +1,53 @@
+"""Broken cases, as real downloads have them, so that readers must quarantine and carry on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+
+CORRUPT_KINDS: tuple[str, ...] = (
+    "truncated",  # the crop file cut in the middle of its pixel data
+    "unknown_pathology",  # the CSV row says "UNKNOWN"
+    "missing_file",  # the crop file deleted
+    "not_dicom",  # the crop file replaced by text, still named .dcm
+    "blank_crop",  # the crop holds one value everywhere
+)
+UNKNOWN_PATHOLOGY = "UNKNOWN"
+
+
+def corrupt_kind(k: int) -> str:
+    """The kind of the k-th corrupt case (0-based): the kinds in order, cycling."""
+    return CORRUPT_KINDS[k % len(CORRUPT_KINDS)]
+
+
+def _blank(path: Path) -> None:
+    ds = pydicom.dcmread(path)
+    blank = np.full((int(ds.Rows), int(ds.Columns)), 1000, dtype="<u2")
+    ds.PixelData = blank.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+
+def _truncate(path: Path) -> None:
+    """Drop the second half of the pixel data; the header stays readable."""
+    header = pydicom.dcmread(path, stop_before_pixels=True)
+    pixel_bytes = int(header.Rows) * int(header.Columns) * 2
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - pixel_bytes // 2])
+
+
+def corrupt_case(kind: str, crop_file: Path, row: dict[str, str]) -> None:
+    """Break one case in place: its crop file on disk, or its CSV row."""
+    if kind == "truncated":
+        _truncate(crop_file)
+    elif kind == "unknown_pathology":
+        row["pathology"] = UNKNOWN_PATHOLOGY
+    elif kind == "missing_file":
+        crop_file.unlink()
+    elif kind == "not_dicom":
+        crop_file.write_text("This is not a DICOM file: phantom corrupt case.\n")
+    elif kind == "blank_crop":
+        _blank(crop_file)
+    else:
+        raise ValueError(f"unknown corrupt kind {kind!r}")

@@ -1,0 +1,125 @@
+"""Orchestration: patients in parallel, corrupt cases, the official CSVs and the truth sidecar."""
+
+from __future__ import annotations
+
+import csv
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from preprocessing.cbis_csv import CALC_COLUMNS, CALC_CSV_NAMES
+from preprocessing.phantom.cases import plan_patient
+from preprocessing.phantom.corrupt import corrupt_case, corrupt_kind
+from preprocessing.phantom.render import PatientOutput, render_patient
+
+TRUTH_CSV_NAME = "phantom_truth.csv"
+TRUTH_COLUMNS: tuple[str, ...] = (
+    "roi_id", "patient_id", "side", "view", "abnormality_id", "split", "lesion_id",
+    "calc_type", "calc_distribution", "subtlety", "p_malignant", "label",
+)
+
+
+@dataclass(frozen=True)
+class PhantomResult:
+    out_dir: Path
+    n_patients: int  # regular patients (corrupt cases have their own, extra patients)
+    n_rois: int
+    n_malignant: int
+    bayes_auc: float  # AUC of the true p_malignant against the drawn labels
+    n_corrupt: int
+    truth_csv: Path
+
+
+def build_patient(index: int, out_dir: Path, seed: int, scale: float,
+                  n_regular: int) -> PatientOutput:
+    """Plan, render and write one patient; indices past n_regular become corrupt cases."""
+    rng = np.random.default_rng([seed, index])
+    corrupt = index > n_regular
+    plan = plan_patient(rng, index, single_roi=corrupt)
+    output = render_patient(out_dir, seed, scale, plan, rng)
+    if corrupt:
+        (_, row), files = output.csv_rows[0], output.roi_files[0]
+        row["cropped image file path"], row["ROI mask file path"] = files.crop + "\n", files.mask
+        corrupt_case(corrupt_kind(index - n_regular - 1), out_dir / files.crop, row)
+        output.truth_rows.clear()  # corrupt cases are not in the sidecar
+    return output
+
+
+def _run_all(task: partial[PatientOutput], indices: list[int], workers: int,
+             progress: bool) -> Iterator[PatientOutput]:
+    bar = partial(tqdm, total=len(indices), desc="phantom patients", unit="patient",
+                  disable=not progress)
+    if workers <= 1:
+        yield from bar(map(task, indices))
+        return
+    # spawn: workers never inherit thread pools (OpenCV, BLAS) from the parent in a broken state
+    context = multiprocessing.get_context("spawn")
+    chunksize = max(1, len(indices) // (workers * 8))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from bar(pool.map(task, indices, chunksize=chunksize))
+
+
+def _row_key(row: dict[str, str]) -> tuple[str, str, str, int]:
+    return (row["patient_id"], row["left or right breast"], row["image view"],
+            int(row["abnormality id"]))
+
+
+def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, str]],
+               line_end: str) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(columns), lineterminator=line_end)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def bayes_auc(truth_rows: list[dict[str, str]]) -> float:
+    """ROC AUC of p_malignant against label: the best any classifier can do on average."""
+    from sklearn.metrics import roc_auc_score
+
+    labels = [int(r["label"]) for r in truth_rows]
+    if len(set(labels)) < 2:
+        return float("nan")
+    return float(roc_auc_score(labels, [float(r["p_malignant"]) for r in truth_rows]))
+
+
+def generate_phantom(out_dir: Path, patients: int = 200, seed: int = 0, scale: float = 1.0,
+                     corrupt: int = 0, workers: int | None = None,
+                     progress: bool = True) -> PhantomResult:
+    """Write a phantom CBIS-DDSM calcification set (TCIA layout, official CSVs) to out_dir.
+
+    Patients are P_00001..P_<patients>. The corrupt cases get the next patient ids, one CC ROI
+    each, all in the train CSV, cycling through corrupt.CORRUPT_KINDS; they are left out of
+    phantom_truth.csv and of n_rois / n_malignant / bayes_auc. phantom_truth.csv has one row per
+    regular ROI (TRUTH_COLUMNS; calc_distribution is the one rendered, also where the CSV says
+    "NA"). About 10% of CSV rows swap the crop and mask cells, as TCIA's do. Output is
+    byte-identical for a seed whatever the worker count; workers > 1 use spawned processes, so
+    scripts calling this need the usual `if __name__ == "__main__":` guard.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    task = partial(build_patient, out_dir=out_dir, seed=seed, scale=scale, n_regular=patients)
+    indices = list(range(1, patients + corrupt + 1))
+    workers = min(workers or os.cpu_count() or 1, max(len(indices), 1))
+    csv_rows: dict[str, list[dict[str, str]]] = {split: [] for split in CALC_CSV_NAMES}
+    truth_rows: list[dict[str, str]] = []
+    for output in _run_all(task, indices, workers, progress):
+        for split, row in output.csv_rows:
+            csv_rows[split].append(row)
+        truth_rows.extend(output.truth_rows)
+    for split, name in CALC_CSV_NAMES.items():
+        _write_csv(out_dir / name, CALC_COLUMNS, sorted(csv_rows[split], key=_row_key), "\r\n")
+    truth_rows.sort(key=lambda r: r["roi_id"])
+    truth_csv = out_dir / TRUTH_CSV_NAME
+    _write_csv(truth_csv, TRUTH_COLUMNS, truth_rows, "\n")
+    return PhantomResult(
+        out_dir=out_dir, n_patients=patients, n_rois=len(truth_rows),
+        n_malignant=sum(int(r["label"]) for r in truth_rows), bayes_auc=bayes_auc(truth_rows),
+        n_corrupt=corrupt, truth_csv=truth_csv,
+    )

@@ -1,0 +1,193 @@
+"""Render one patient: its full-field images, ROI masks and crops as DICOM, plus its CSV rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from preprocessing.phantom import anatomy
+from preprocessing.phantom.calcs import Lesion3D, make_lesion
+from preprocessing.phantom.cases import (
+    BreastPlan,
+    LesionPlan,
+    PatientPlan,
+    RoiFiles,
+    case_folder,
+    csv_row,
+    truth_row,
+)
+from preprocessing.phantom.constants import (
+    FULL_IMAGE_SHAPE,
+    MAX_PIXEL_VALUE,
+    MLO_ANGLE_DEG,
+    P_SWAPPED_CROP_MASK,
+    PIXELS_PER_MM,
+)
+from preprocessing.phantom.dicom_writer import (
+    DicomHeader,
+    Presentation,
+    deterministic_uid,
+    draw_presentation,
+    stored_values,
+    write_mg_dicom,
+)
+from preprocessing.phantom.draw import render_lesion
+
+MIN_SIDE_PX = 64
+# Peak calcification contrast (in 12-bit units) by subtlety 1 (faintest) to 5.
+CONTRAST_BY_SUBTLETY = {1: 180.0, 2: 300.0, 3: 450.0, 4: 650.0, 5: 900.0}
+
+
+@dataclass
+class PatientOutput:
+    """What a worker hands back: CSV rows by split, sidecar rows, the files of each ROI."""
+
+    csv_rows: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    truth_rows: list[dict[str, str]] = field(default_factory=list)
+    roi_files: list[RoiFiles] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Context:
+    out_dir: Path
+    seed: int
+    scale: float
+    plan: PatientPlan
+    lesions3d: dict[str, Lesion3D]
+
+
+def image_shape(rng: np.random.Generator, scale: float) -> tuple[int, int]:
+    """Full-field size: about 4000 x 2600 at scale 1, varying by +-8%, never under 64 px."""
+    rows, cols = (max(MIN_SIDE_PX, round(n * scale * rng.uniform(0.92, 1.08)))
+                  for n in FULL_IMAGE_SHAPE)
+    return rows, cols
+
+
+def _uids(ctx: _Context, folder: str) -> tuple[str, str]:
+    seed = str(ctx.seed)
+    return deterministic_uid(seed, folder, "study"), deterministic_uid(seed, folder, "series")
+
+
+def _write(ctx: _Context, rel: str, values: np.ndarray, header: DicomHeader,
+           presentation: Presentation) -> None:
+    write_mg_dicom(ctx.out_dir / rel, stored_values(values, presentation), header, presentation)
+
+
+def _header(ctx: _Context, side: str, view: str, folder: str, instance: int,
+            description: str) -> DicomHeader:
+    study, series = _uids(ctx, folder)
+    sop = deterministic_uid(str(ctx.seed), folder, f"instance{instance}")
+    return DicomHeader(ctx.plan.patient_id, side, view, study, series, sop, description,
+                       instance + 1)
+
+
+def _tissue_image(rng: np.random.Generator, geom: anatomy.BreastGeometry, density: int,
+                  view: str) -> np.ndarray:
+    image = anatomy.background(rng, (geom.rows, geom.cols))
+    radius2 = anatomy.elliptic_radius2(geom)
+    thickness = anatomy.thickness_profile(radius2)
+    if view == "MLO":  # the muscle belongs to the body: no background showing through it
+        muscle = anatomy.pectoral_mask(rng, geom)
+        thickness = np.maximum(thickness, muscle)
+        image += muscle * np.float32(rng.uniform(900.0, 1300.0))
+    image += anatomy.parenchyma(rng, radius2, thickness, density)
+    return image
+
+
+def _paste(image: np.ndarray, patch: np.ndarray, top: int, left: int) -> None:
+    """image[top:, left:] += patch, clipped to the image."""
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + patch.shape[0], image.shape[0]), min(left + patch.shape[1], image.shape[1])
+    if r1 > r0 and c1 > c0:
+        image[r0:r1, c0:c1] += patch[r0 - top:r1 - top, c0 - left:c1 - left]
+
+
+def roi_mask(shape: tuple[int, int], points: np.ndarray, margin_px: float) -> np.ndarray:
+    """Filled convex hull of the calcifications grown by margin_px: uint8 0/1, full-image frame."""
+    inside = np.clip(np.round(points), 0, np.array(shape) - 1).astype(np.int32)  # edge lesions
+    pad = int(np.ceil(margin_px)) + 1
+    (r0, c0), (r1, c1) = np.maximum(inside.min(axis=0) - pad, 0), inside.max(axis=0) + pad + 1
+    hull = np.zeros((r1 - r0, c1 - c0), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull((inside - [r0, c0])[:, ::-1].copy()), 1)
+    distance = cv2.distanceTransform((1 - hull) * 255, cv2.DIST_L2, 5)
+    mask = np.zeros(shape, np.uint8)
+    grown = (distance <= margin_px).astype(np.uint8)
+    mask[r0:r1, c0:c1] = grown[: shape[0] - r0, : shape[1] - c0]
+    return mask
+
+
+def crop_box(mask: np.ndarray, margin_frac: float) -> tuple[slice, slice]:
+    """The mask's bounding box plus a margin, clipped, and never the whole image."""
+    rows, cols = np.nonzero(mask)
+    pad = max(2, round(margin_frac * max(np.ptp(rows), np.ptp(cols))))
+    r0, r1 = max(rows.min() - pad, 0), min(rows.max() + pad + 1, mask.shape[0])
+    c0, c1 = max(cols.min() - pad, 0), min(cols.max() + pad + 1, mask.shape[1])
+    if (r1 - r0, c1 - c0) == mask.shape:  # the crop must stay smaller than the full image
+        r1 -= 1
+    return slice(int(r0), int(r1)), slice(int(c0), int(c1))
+
+
+def _draw_lesion(ctx: _Context, image: np.ndarray, geom: anatomy.BreastGeometry, view: str,
+                 lesion: LesionPlan, rng: np.random.Generator) -> np.ndarray:
+    """Add one lesion's calcifications to image; return its ROI mask."""
+    px_per_mm = PIXELS_PER_MM * ctx.scale
+    lesion3d = ctx.lesions3d[lesion.lesion_id]
+    depth_sign = 1.0 if geom.chest_wall_left else -1.0
+    patch = render_lesion(lesion3d, view, px_per_mm, depth_sign, MLO_ANGLE_DEG)
+    row, col = (round(v) for v in geom.pixel_of(lesion.depth_frac,
+                                                 lesion.vertical_frac(view, MLO_ANGLE_DEG)))
+    contrast = CONTRAST_BY_SUBTLETY[lesion.subtlety] * rng.uniform(0.85, 1.15)
+    _paste(image, patch.signal * np.float32(contrast), row + patch.top, col + patch.left)
+    max_size_mm = max(c.size for c in lesion3d.calcs)
+    margin = max(2.0, (1.0 + 0.5 * max_size_mm) * px_per_mm)
+    return roi_mask(image.shape, patch.points + np.array([row, col]), margin)
+
+
+def render_view(ctx: _Context, rng: np.random.Generator, breast: BreastPlan, view: str,
+                output: PatientOutput) -> None:
+    """One full-field image with all its lesions, then one mask + crop per lesion."""
+    plan, side = ctx.plan, breast.side
+    geom = anatomy.draw_geometry(rng, image_shape(rng, ctx.scale), side == "LEFT", view)
+    image = _tissue_image(rng, geom, plan.density, view)
+    shown = breast.lesions_in(view)
+    masks = [_draw_lesion(ctx, image, geom, view, lesion, rng) for _, lesion in shown]
+    anatomy.add_label_block(rng, image, geom, f"{side[0]} {view}")
+    anatomy.add_scanner_edge(rng, image, geom)
+    noisy = anatomy.add_noise(rng, image)
+    values = np.clip(np.rint(noisy), 0, MAX_PIXEL_VALUE).astype(np.uint16)
+    full_folder = case_folder(plan.split, plan.patient_id, side, view)
+    full_rel = "/".join([full_folder, *_uids(ctx, full_folder), "000000.dcm"])
+    _write(ctx, full_rel, values,
+           _header(ctx, side, view, full_folder, 0, "full mammogram images"),
+           draw_presentation(rng))
+    for (abnormality_id, lesion), mask in zip(shown, masks, strict=True):
+        folder = case_folder(plan.split, plan.patient_id, side, view, abnormality_id)
+        base = "/".join([folder, *_uids(ctx, folder)])
+        files = RoiFiles(full_rel, f"{base}/000001.dcm", f"{base}/000000.dcm")
+        _write(ctx, files.mask, mask.astype(np.uint16) * np.uint16(255),
+               _header(ctx, side, view, folder, 0, "ROI mask images"), Presentation())
+        rows, cols = crop_box(mask, rng.uniform(0.05, 0.15))
+        _write(ctx, files.crop, values[rows, cols],
+               _header(ctx, side, view, folder, 1, "cropped images"), draw_presentation(rng))
+        swapped = bool(rng.random() < P_SWAPPED_CROP_MASK)
+        output.csv_rows.append((plan.split, csv_row(plan, side, view, abnormality_id, lesion,
+                                                    files, swapped)))
+        output.truth_rows.append(truth_row(plan, side, view, abnormality_id, lesion))
+        output.roi_files.append(files)
+
+
+def render_patient(out_dir: Path, seed: int, scale: float, plan: PatientPlan,
+                   rng: np.random.Generator) -> PatientOutput:
+    """Write every file of one patient; the same lesion is drawn in 3-D once for both views."""
+    lesions3d = {lesion.lesion_id: make_lesion(rng, lesion.calc_type, lesion.distribution)
+                 for breast in plan.breasts for lesion in breast.lesions}
+    ctx = _Context(out_dir, seed, scale, plan, lesions3d)
+    output = PatientOutput()
+    for breast in plan.breasts:
+        for view in ("CC", "MLO"):
+            if breast.lesions_in(view):
+                render_view(ctx, rng, breast, view, output)
+    return output
