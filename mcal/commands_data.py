@@ -155,7 +155,8 @@ def preprocess(data_dir: Path, cache_dir: Path, size: int, filter_name: str, asp
                               artifacts=not no_artifacts, dtype=dtype)
     result = build_cache(load_index(data_dir, **folder), cache_dir, config, workers=workers,
                          notes={"filter_reason": reason})
-    print_quarantine(result.quarantine)
+    if not result.quarantine.empty:
+        print_quarantine(result.quarantine, "preprocess")
     state = "reused as is" if result.reused_dataset else "written"
     console.print(
         f"cache {state}: {result.dataset_dir} ({result.n_rois} ROIs; "

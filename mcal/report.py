@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Logs (make, CI) are not terminals: rich would fold tables at 80 columns there.
+console = Console(width=max(120, shutil.get_terminal_size().columns))
 
 
 def print_frame(frame: pd.DataFrame, title: str, float_format: str = "{:.4f}") -> None:
@@ -19,8 +22,10 @@ def print_frame(frame: pd.DataFrame, title: str, float_format: str = "{:.4f}") -
     console.print(table)
 
 
-def print_quarantine(quarantine: pd.DataFrame) -> None:
+def print_quarantine(quarantine: pd.DataFrame, stage: str = "index") -> None:
+    """Bad rows by id and reason; the saved CSV also holds each path."""
     if quarantine.empty:
-        console.print("quarantine: empty")
+        console.print(f"{stage} quarantine: empty")
         return
-    print_frame(quarantine, f"quarantine: {len(quarantine)} bad rows or files (the run went on)")
+    title = f"{stage} quarantine: {len(quarantine)} bad rows or files (the run went on)"
+    print_frame(quarantine[["roi_id", "reason"]], title)

@@ -34,6 +34,7 @@ from preprocessing.index import Index, Quarantine
 from preprocessing.pipeline import PreprocessConfig, process_roi
 
 LATEST = "LATEST"
+TASKS_PER_EXTRA_WORKER = 100
 
 
 @dataclass(frozen=True)
@@ -91,11 +92,14 @@ def process_file(task: tuple[str, str, dict[str, object]]) -> tuple[str, str, st
 def run_tasks(tasks: list[tuple[str, str, dict[str, object]]], workers: int,
               progress: bool) -> Iterator[tuple[str, str, str]]:
     bar = dict(total=len(tasks), desc="preprocess", unit="roi", disable=not progress)
+    # a worker costs ~1 s to start: small jobs are faster in one process
+    workers = min(workers, max(1, len(tasks) // TASKS_PER_EXTRA_WORKER))
     if workers <= 1:
         yield from tqdm(map(process_file, tasks), **bar)
         return
     # forkserver: forking a parent whose OpenCV thread pool has run can deadlock the children
     context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["preprocessing.cache"])
     with ProcessPoolExecutor(workers, context, initializer=cv2.setNumThreads,
                              initargs=(1,)) as pool:
         yield from tqdm(pool.map(process_file, tasks, chunksize=4), **bar)

@@ -85,8 +85,9 @@ def index_row(row: pd.Series, resolver: PathResolver) -> dict[str, object]:
     listed = [row["crop_path"], row["mask_path"]]
     files = sorted({f for rel in listed for f in resolver.candidates(rel)})
     if len(files) < 2:
-        missing = [rel for rel in listed if not (resolver.data_dir / rel).is_file()]
-        raise UnreadableImage(f"missing file: {missing[0] if missing else listed[0]}")
+        missing = [rel for rel in listed if not (resolver.data_dir / rel).is_file()] or listed
+        parts = Path(missing[0]).parts
+        raise UnreadableImage(f"missing file: {parts[0]}/.../{parts[-1]}")
     crop, mask = split_crop_and_mask(files, full_shape)
     read_image(crop)  # truncated, non-image and blank crops fail here, not in the cache
     record = row.to_dict()

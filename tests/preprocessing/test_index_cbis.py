@@ -1,0 +1,83 @@
+"""The CBIS index and the cache on phantom data: layout, swapped paths, quarantine, no PHI."""
+
+from pathlib import Path
+
+import pandas as pd
+import pydicom
+import pytest
+
+from preprocessing.cache import build_cache, open_cache
+from preprocessing.index import build_index
+from preprocessing.phantom import generate_phantom
+from preprocessing.pipeline import PreprocessConfig
+
+
+@pytest.fixture(scope="module")
+def phantom(tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("phantom")
+    result = generate_phantom(out, patients=24, seed=3, scale=0.08, corrupt=5, workers=1,
+                              progress=False)
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def index(phantom):
+    return build_index(phantom[0], progress=False)
+
+
+def csv_roi_ids(data: Path) -> set[str]:
+    ids = set()
+    for split, name in (("train", "Calc-Training"), ("test", "Calc-Test")):
+        frame = pd.read_csv(data / f"calc_case_description_{split}_set.csv", dtype=str)
+        ids |= {"_".join([name, *r]) for r in frame[["patient_id", "left or right breast",
+                                                    "image view", "abnormality id"]].values}
+    return ids
+
+
+def test_good_cases_survive_and_every_corrupt_case_is_quarantined(phantom, index):
+    data, result = phantom
+    truth = pd.read_csv(result.truth_csv, dtype=str)
+    assert set(index.rows["roi_id"]) == set(truth["roi_id"])
+    corrupt = csv_roi_ids(data) - set(truth["roi_id"])
+    assert len(corrupt) == 5
+    assert set(index.quarantine["roi_id"]) == corrupt
+    reasons = " | ".join(index.quarantine["reason"])
+    for expected in ("truncated", "unknown pathology", "missing file", "DICOM", "blank"):
+        assert expected in reasons
+
+
+def test_crop_is_told_from_mask_by_content_even_when_the_csv_swaps_them(phantom, index):
+    data, _ = phantom
+    frames = [pd.read_csv(data / f"calc_case_description_{s}_set.csv", dtype=str)
+              for s in ("train", "test")]
+    listed = pd.concat(frames)["cropped image file path"].str.strip()
+    swapped = set(listed) - set(index.rows["crop_path"])
+    assert swapped, "the phantom swaps crop and mask paths in some rows"
+    for rel in index.rows["crop_path"]:
+        ds = pydicom.dcmread(data / rel)
+        full = pydicom.dcmread(data / index.rows.set_index("crop_path").at[rel, "image_path"],
+                               stop_before_pixels=True)
+        assert (ds.Rows, ds.Columns) != (full.Rows, full.Columns)
+
+
+def test_index_keeps_the_fields_and_official_split(index):
+    rows = index.rows
+    assert set(rows["split"]) == {"train", "test"}
+    assert rows.groupby("patient_id")["split"].nunique().max() == 1
+    assert set(rows["label"]) == {0, 1}
+    for column in ("side", "view", "abnormality_id", "calc_type", "subtlety", "assessment"):
+        assert (rows[column] != "").any(), column
+
+
+def test_no_phi_in_the_cache(phantom, index, tmp_path: Path):
+    data, _ = phantom
+    ds = pydicom.dcmread(data / index.rows["crop_path"].iloc[0])
+    phi = [str(ds.PatientName), str(ds.PatientBirthDate)]
+    assert all(phi), "the phantom carries fake PHI to exercise this path"
+    build_cache(index, tmp_path, PreprocessConfig(size=16), workers=1, progress=False)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            blob = path.read_bytes()
+            for value in phi:
+                assert value.encode() not in blob, f"{value!r} leaked into {path}"
+    assert open_cache(tmp_path).table["patient_id"].str.fullmatch(r"P_\d{5}").all()
