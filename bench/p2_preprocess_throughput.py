@@ -33,7 +33,7 @@ def timed(action: Callable[[], object]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--patients", type=int, default=160)
+    parser.add_argument("--patients", type=int, default=80)
     parser.add_argument("--scale", type=float, default=1.0, help="1.0: ROIs of 100-1000 px")
     parser.add_argument("--size", type=int, default=224)
     args = parser.parse_args()
