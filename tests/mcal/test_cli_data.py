@@ -1,0 +1,64 @@
+"""The data-path commands end to end through the `mcal` entry point."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mcal.cli import main
+
+COMMANDS = ["phantom", "index", "filters", "preprocess"]
+
+
+@pytest.fixture(scope="module")
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(runner: CliRunner, command: str):
+    result = runner.invoke(main, [command, "--help"])
+    assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_phantom_index_filters_preprocess(runner: CliRunner, tmp_path: Path):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    out = runner.invoke(main, ["phantom", "--out", str(data), "--patients", "12", "--scale",
+                               "0.08", "--corrupt", "2", "--workers", "1"])
+    assert out.exit_code == 0, out.output
+    ceiling = re.search(r"Bayes-ceiling AUC .*: (0\.\d+|1\.0+)", out.output)
+    assert ceiling, out.output
+
+    out = runner.invoke(main, ["index", "--data", str(data)])
+    assert out.exit_code == 0, out.output
+    assert "quarantine: 2 bad rows" in out.output
+    assert (data / "mcal_index" / "index.csv").is_file()
+
+    out = runner.invoke(main, ["filters", "--data", str(data), "--cache", str(cache),
+                               "--sample", "6"])
+    assert out.exit_code == 0, out.output
+    choice = json.loads((cache / "filter_choice.json").read_text())
+    assert choice["filter"] in out.output and (cache / "filter_table.csv").is_file()
+
+    out = runner.invoke(main, ["preprocess", "--data", str(data), "--cache", str(cache),
+                               "--size", "32", "--workers", "1"])
+    assert out.exit_code == 0, out.output
+    assert f"filter: {choice['filter']} (best PSNR" in out.output
+    config = json.loads(next(cache.glob("*/config.json")).read_text())
+    assert config["filter"] == choice["filter"] and "filter table" in config["filter_reason"]
+
+
+def test_index_fails_only_when_nothing_usable_remains(runner: CliRunner, tmp_path: Path):
+    (tmp_path / "benign").mkdir()
+    (tmp_path / "benign" / "P1_a.png").write_bytes(b"not a png")
+    out = runner.invoke(main, ["index", "--data", str(tmp_path), "--patient-pattern", "^(P1)"])
+    assert out.exit_code != 0
+    assert "nothing usable remains" in out.output
+
+
+def test_folder_without_patient_ids_is_refused(runner: CliRunner, tmp_path: Path):
+    (tmp_path / "malignant").mkdir()
+    out = runner.invoke(main, ["index", "--data", str(tmp_path)])
+    assert out.exit_code != 0 and "--allow-ungrouped" in out.output
