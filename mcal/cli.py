@@ -6,6 +6,7 @@ import click
 
 from mcal import __version__
 from mcal.commands_data import filters, index, phantom, preprocess
+from mcal.commands_train import lr_find, predict, register, train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,11 +14,12 @@ from mcal.commands_data import filters, index, phantom, preprocess
 def main() -> None:
     """Benign vs malignant microcalcification classification, evaluated without leakage.
 
-    The data path: phantom (or your CBIS-DDSM download) -> index -> filters -> preprocess.
+    The data path: phantom (or your CBIS-DDSM download) -> index -> filters -> preprocess;
+    then train -> register -> predict.
     """
 
 
-for command in (phantom, index, filters, preprocess):
+for command in (phantom, index, filters, preprocess, train, lr_find, register, predict):
     main.add_command(command)
 
 

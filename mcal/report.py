@@ -16,7 +16,7 @@ def print_frame(frame: pd.DataFrame, title: str, float_format: str = "{:.4f}") -
     table = Table(title=title, title_justify="left")
     for column in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[column])
-        table.add_column(str(column), justify="right" if numeric else "left")
+        table.add_column(str(column), justify="right" if numeric else "left", overflow="fold")
     for values in frame.itertuples(index=False):
         table.add_row(*(float_format.format(v) if isinstance(v, float) else str(v) for v in values))
     console.print(table)

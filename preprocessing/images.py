@@ -52,7 +52,8 @@ def decode_bytes(data: bytes, name: str) -> np.ndarray:
     else:
         raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
         if raw is None:
-            raise UnreadableImage(f"not a decodable {suffix or 'image'} file")
+            kind = f"{suffix} file" if suffix else "file"
+            raise UnreadableImage(f"not a decodable {kind}: expected DICOM, PNG, JPEG or PGM")
         if raw.ndim == 3:
             raw = cv2.cvtColor(raw[..., :3], cv2.COLOR_BGR2GRAY)
         image = raw.astype(np.float32)

@@ -1,0 +1,137 @@
+"""Training-side commands: train, lr-find, register, predict."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mcal.report import console, print_frame
+
+ARCHS = ["resnet50", "resnet34", "vgg16", "alexnet"]
+
+
+def train_options(command: Any) -> Any:
+    """Options shared by train and lr-find; unset ones fall back to --config, then defaults."""
+    options = [
+        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="YAML file of settings (keys as in TrainConfig)."),
+        click.option("--cache", type=click.Path(file_okay=False), help="Cache root or dataset."),
+        click.option("--arch", type=click.Choice(ARCHS), help="Backbone [default: resnet34]."),
+        click.option("--weights", help="imagenet (download), none (random init) or a local "
+                                       "torchvision checkpoint FILE [default: imagenet]."),
+        click.option("--epochs", type=click.IntRange(1), help="[default: 10]"),
+        click.option("--freeze-epochs", type=click.IntRange(0),
+                     help="Epochs training the head alone [default: 1]."),
+        click.option("--batch-size", type=click.IntRange(1), help="[default: 32]"),
+        click.option("--lr", "lr_range", help="lr_min,lr_max across layer groups, as the paper's "
+                                              "'2e-6,1e-3' [default]."),
+        click.option("--balance", type=click.Choice(["weights", "sampler", "none"])),
+        click.option("--seed", type=int),
+        click.option("--num-workers", type=click.IntRange(0)),
+        click.option("--experiment", help="MLflow experiment [default: mcal]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def parse_lr_range(text: str | None) -> dict[str, float]:
+    if text is None:
+        return {}
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError as exc:
+        raise click.BadParameter("expected two numbers: lr_min,lr_max", param_hint="--lr") from exc
+    if not 0 < low <= high:
+        raise click.BadParameter("need 0 < lr_min <= lr_max", param_hint="--lr")
+    return {"lr_min": low, "lr_max": high}
+
+
+def config_from(config_file: Path | None, lr_range: str | None, **options: Any) -> Any:
+    from mcal_lightning.config import load_config
+
+    try:
+        return load_config(config_file, **options, **parse_lr_range(lr_range))
+    except (ValueError, TypeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command()
+@train_options
+@click.option("--lr-find", is_flag=True, default=None, help="Run the LR finder first; use its "
+                                                            "suggestion as lr_max.")
+@click.option("--run-name", help="MLflow run name.")
+def train(config_file: Path | None, lr_range: str | None, **options: Any) -> None:
+    """Train one model on a cache; one MLflow run with metrics, plots and the model."""
+    from mcal_lightning.backbones import WeightsUnavailable
+    from mcal_lightning.tracking import tracking_uri
+    from mcal_lightning.train import train as run_training
+
+    config = config_from(config_file, lr_range, **options)
+    try:
+        run_id = run_training(config).run_id
+    except (WeightsUnavailable, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    console.print(f"run {run_id} in experiment '{config.experiment}' at {tracking_uri()}")
+    console.print(f"register it: mcal register --run {run_id} --alias champion")
+
+
+@click.command("lr-find")
+@train_options
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("lr_find.png"), show_default=True)
+def lr_find(config_file: Path | None, lr_range: str | None, out: Path, **options: Any) -> None:
+    """Lightning's LR range test: saves the plot and prints the suggested learning rate."""
+    import tempfile
+
+    from mcal_lightning.train import find_lr, make_datamodule
+
+    config = config_from(config_file, lr_range, **options)
+    with tempfile.TemporaryDirectory() as tmp:
+        figure, suggestion = find_lr(config, make_datamodule(config), Path(tmp))
+    figure.savefig(out, dpi=120)
+    console.print(f"suggested lr_max: {suggestion:.3g} (plot: {out})")
+
+
+@click.command()
+@click.option("--run", "run_id", required=True,
+              help="MLflow run id (printed by mcal train), or 'latest'.")
+@click.option("--alias", default="champion", show_default=True)
+@click.option("--experiment", default="mcal", show_default=True, help="Where 'latest' looks.")
+def register(run_id: str, alias: str, experiment: str) -> None:
+    """Register a run's model as a new version of 'mcal-calc' and point the alias at it."""
+    from mcal_lightning.registry import latest_run
+    from mcal_lightning.registry import register as register_run
+    from mcal_lightning.tracking import REGISTERED_MODEL
+
+    if run_id == "latest":
+        try:
+            run_id = latest_run(experiment)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from exc
+    version = register_run(run_id, alias)
+    console.print(f"{REGISTERED_MODEL} version {version}, alias '{alias}': "
+                  f"models:/{REGISTERED_MODEL}@{alias}")
+
+
+@click.command()
+@click.option("--model", "model_uri", default="models:/mcal-calc@champion", show_default=True)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write a CSV.")
+def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None) -> None:
+    """P(malignant) for ROI files or folders (DICOM, PNG, JPEG, PGM) with a registered model."""
+    from mcal_lightning.pyfunc import UnsupportedModel
+    from mcal_lightning.registry import predict_files
+
+    warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
+    try:
+        table = predict_files(model_uri, paths)
+    except UnsupportedModel as exc:
+        raise click.ClickException(str(exc)) from exc
+    print_frame(table, f"predictions of {model_uri}")
+    if out is not None:
+        table.to_csv(out, index=False)
+        console.print(f"wrote {out}")

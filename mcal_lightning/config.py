@@ -1,0 +1,70 @@
+"""One training run's settings, as data: defaults here, overrides from YAML and the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class TrainConfig:
+    cache: str = ""
+    arch: str = "resnet34"
+    weights: str = "imagenet"  # "imagenet", "none" or the path of a torchvision checkpoint
+    epochs: int = 10
+    freeze_epochs: int = 1  # head only, then the whole net with discriminative LRs
+    batch_size: int = 32
+    lr_min: float = 2e-6  # the paper's "2e-6,1e-3": first layer group .. head
+    lr_max: float = 1e-3
+    weight_decay: float = 0.01
+    head_hidden: int = 256
+    dropout: float = 0.5
+    val_fraction: float = 0.2
+    folds: int | None = None
+    fold: int | None = None
+    seed: int = 0
+    balance: str = "weights"  # "weights" (BCE pos_weight), "sampler" or "none"
+    augment: dict[str, Any] = field(default_factory=dict)
+    num_workers: int | None = None
+    accelerator: str = "auto"
+    precision: str = "auto"  # bf16-mixed on a GPU that has it, else 32-true
+    lr_find: bool = False
+    top_losses: int = 16
+    limit_train_batches: float = 1.0
+    experiment: str = "mcal"
+    run_name: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def field_names() -> set[str]:
+    return {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def check_keys(values: dict[str, Any], source: str) -> None:
+    unknown = sorted(set(values) - field_names())
+    if unknown:
+        raise ValueError(f"{source}: unknown setting(s) {unknown}; known: {sorted(field_names())}")
+
+
+def load_config(path: Path | None = None, **overrides: Any) -> TrainConfig:
+    """Defaults, then the YAML file, then overrides that are not None."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: expected a mapping of settings, got {type(loaded).__name__}")
+        check_keys(loaded, str(path))
+        values.update(loaded)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    check_keys(given, "command line")
+    values.update(given)
+    config = TrainConfig(**values)
+    if not config.cache:
+        raise ValueError("no cache given: pass --cache DIR or set `cache:` in the config file")
+    return config

@@ -1,0 +1,62 @@
+"""The pyfunc class, loaded by MLflow as models-from-code (no pickle).
+
+Defined here rather than in pyfunc.py because MLflow warns about predict's type hints whenever
+the class is defined; training imports pyfunc.py and so never pays for it.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+
+from mcal_lightning.pyfunc import THRESHOLD, as_image, preprocess_config, rows_of
+from preprocessing.images import UnreadableImage
+from preprocessing.pipeline import process_roi
+
+
+class CalcPyfunc(mlflow.pyfunc.PythonModel):
+    """Raw ROI images in; p_malignant, label and a per-row error out."""
+
+    def load_context(self, context: Any) -> None:
+        from mcal_lightning.module import CalcClassifier
+
+        recorded = json.loads(Path(context.artifacts["preprocess"]).read_text())
+        self.preprocess = preprocess_config(recorded)
+        self.module = CalcClassifier.load_from_checkpoint(context.artifacts["checkpoint"],
+                                                          map_location="cpu")
+        self.module.eval()
+
+    def prepared(self, value: Any) -> np.ndarray:
+        return process_roi(as_image(value), self.preprocess)
+
+    # no type hints: MLflow would read them as a second, conflicting input schema
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        ready, errors = {}, {}
+        for i, value in enumerate(rows_of(model_input)):
+            try:
+                ready[i] = self.prepared(value)
+            except UnreadableImage as exc:
+                errors[i] = str(exc)
+        probs = self.probabilities(list(ready.values()))
+        n = len(ready) + len(errors)
+        result = pd.DataFrame({"p_malignant": np.full(n, np.nan), "label": np.full(n, -1),
+                               "error": [errors.get(i, "") for i in range(n)]})
+        keys = list(ready)
+        result.loc[keys, "p_malignant"] = probs
+        result.loc[keys, "label"] = (probs >= THRESHOLD).astype(int)
+        return result
+
+    @torch.no_grad()
+    def probabilities(self, arrays: list[np.ndarray]) -> np.ndarray:
+        if not arrays:
+            return np.empty(0)
+        unit = np.stack(arrays).astype(np.float32) / np.iinfo(arrays[0].dtype).max
+        logits = self.module(torch.from_numpy(unit)[:, None])
+        return torch.sigmoid(logits.float()).numpy().astype(float)
+
+
+mlflow.models.set_model(CalcPyfunc())

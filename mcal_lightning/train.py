@@ -1,0 +1,146 @@
+"""One tracked training run: cache -> DataModule -> module -> MLflow run with model."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import mlflow
+import numpy as np
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import MLFlowLogger
+
+from mcal_lightning.backbones import build_network
+from mcal_lightning.config import TrainConfig
+from mcal_lightning.datamodule import CacheDataModule
+from mcal_lightning.module import CalcClassifier, trainer_precision
+from mcal_lightning.plots import (
+    confusion_matrix_figure,
+    pr_figure,
+    roc_figure,
+    top_losses_figure,
+)
+from mcal_lightning.pyfunc import log_pyfunc
+from mcal_lightning.tracking import experiment_id, log_figure, run_params, tracking_uri
+from preprocessing.cache import resolve_dataset
+
+MONITOR = "val/mcc"
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    module: CalcClassifier  # with the best checkpoint's weights and its val/test outputs
+    datamodule: CacheDataModule
+
+
+def make_datamodule(config: TrainConfig) -> CacheDataModule:
+    datamodule = CacheDataModule(
+        config.cache, batch_size=config.batch_size, num_workers=config.num_workers,
+        val_fraction=config.val_fraction, seed=config.seed, folds=config.folds,
+        fold=config.fold, balance=config.balance, augment=config.augment,
+    )
+    datamodule.setup()
+    return datamodule
+
+
+def make_module(config: TrainConfig, datamodule: CacheDataModule) -> CalcClassifier:
+    net = build_network(config.arch, config.weights, config.head_hidden, config.dropout)
+    pos_weight = datamodule.pos_weight if config.balance == "weights" else None
+    return CalcClassifier(
+        net, lr_max=config.lr_max, lr_min=config.lr_min, weight_decay=config.weight_decay,
+        freeze_epochs=config.freeze_epochs, pos_weight=pos_weight,
+        mean=datamodule.mean, std=datamodule.std,
+    )
+
+
+def make_trainer(config: TrainConfig, logger: MLFlowLogger | bool,
+                 callbacks: list[pl.Callback], workdir: Path) -> pl.Trainer:
+    precision = trainer_precision() if config.precision == "auto" else config.precision
+    return pl.Trainer(
+        max_epochs=config.epochs, accelerator=config.accelerator, precision=precision,
+        logger=logger, callbacks=callbacks, default_root_dir=workdir, log_every_n_steps=1,
+        limit_train_batches=config.limit_train_batches, deterministic=False,
+    )
+
+
+def find_lr(config: TrainConfig, datamodule: CacheDataModule, workdir: Path) -> tuple[Any, float]:
+    """Lightning's LR range test for the first stage's lr_max: (figure, suggested lr).
+
+    The finder replaces the module's callbacks while it runs, so the backbone is frozen here by
+    hand when the run starts with the head alone, as fastai's lr_find does.
+    """
+    from lightning.pytorch.callbacks import BaseFinetuning
+    from lightning.pytorch.tuner import Tuner
+
+    module = make_module(config, datamodule)
+    if config.freeze_epochs > 0:
+        BaseFinetuning.freeze(module.net.backbone_modules(), train_bn=False)
+    trainer = make_trainer(config, False, [], workdir)
+    finder = Tuner(trainer).lr_find(module, datamodule=datamodule, min_lr=1e-7, max_lr=1.0,
+                                    num_training=60, attr_name="lr_max", update_attr=False)
+    return finder.plot(suggest=True), float(finder.suggestion() or config.lr_max)
+
+
+def log_stage_artifacts(module: CalcClassifier, stage: str, images: np.ndarray,
+                        top_k: int) -> None:
+    """Confusion matrix (PNG + JSON), ROC and PR curves; top losses for the test split."""
+    outputs, metrics = module.last_outputs[stage], module.last_metrics[stage]
+    labels, probs = outputs["labels"].numpy(), outputs["probs"].numpy()
+    matrix = metrics["confmat"].numpy()
+    log_figure(confusion_matrix_figure(matrix, f"{stage} confusion matrix"),
+               f"plots/{stage}_confusion_matrix.png")
+    (tn, fp), (fn, tp) = matrix.tolist()
+    scalars = {k: v for k, v in metrics.items() if k != "confmat"}
+    mlflow.log_dict({"rows": "actual", "columns": "predicted", "classes": ["benign", "malignant"],
+                     "matrix": matrix.tolist(), "tn": tn, "fp": fp, "fn": fn, "tp": tp,
+                     "metrics": scalars}, f"metrics/{stage}_confusion_matrix.json")
+    if len(set(labels.tolist())) == 2:
+        log_figure(roc_figure(labels, probs, f"{stage} ROC"), f"plots/{stage}_roc.png")
+        log_figure(pr_figure(labels, probs, f"{stage} precision-recall"), f"plots/{stage}_pr.png")
+    if top_k and stage == "test":
+        rows = outputs["indices"].numpy()
+        figure = top_losses_figure(images[rows], labels, probs, outputs["losses"].numpy(), top_k)
+        log_figure(figure, "plots/test_top_losses.png")
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Fit, test on the official test split, log everything and the model."""
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    datamodule = make_datamodule(config)
+    logger = MLFlowLogger(experiment_name=config.experiment, run_name=config.run_name,
+                          tracking_uri=tracking_uri(), log_model=False)
+    experiment_id(config.experiment)  # created with its artifacts under ./mlruns if new
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        lr_plot = None
+        if config.lr_find:
+            lr_plot, config.lr_max = find_lr(config, datamodule, workdir)
+        checkpoint = ModelCheckpoint(dirpath=workdir / "ckpt", filename="best", monitor=MONITOR,
+                                     mode="max", save_top_k=1, save_last=False)
+        module = make_module(config, datamodule)
+        trainer = make_trainer(config, logger, [checkpoint], workdir)
+        logger.log_hyperparams(run_params(config.as_dict(), datamodule.fingerprint))
+        logger.log_hyperparams({f"data.{k}": v for k, v in datamodule.describe().items()})
+        trainer.fit(module, datamodule=datamodule)
+        best = checkpoint.best_model_path or None
+        trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+        trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+        if best is None:
+            best = str(workdir / "last.ckpt")
+            trainer.save_checkpoint(best)
+        with mlflow.start_run(run_id=logger.run_id):
+            dataset = resolve_dataset(Path(config.cache))
+            images = np.load(dataset / "rois.npy", mmap_mode="r")
+            for stage in ("val", "test"):
+                log_stage_artifacts(module, stage, images, config.top_losses)
+            if lr_plot is not None:
+                log_figure(lr_plot, "plots/lr_finder.png")
+                mlflow.log_metric("lr_find_suggestion", config.lr_max)
+            preprocess = json.loads((dataset.parents[1] / "config.json").read_text())
+            log_pyfunc(Path(best), preprocess)
+    return TrainResult(logger.run_id, module, datamodule)
