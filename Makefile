@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DEMO   ?= demo
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: demo test lint bench clean-demo
+.PHONY: demo test ui bench clean-demo
 
 $(BIN)/mcal: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,11 +14,24 @@ $(BIN)/mcal: pyproject.toml constraints.txt
 	$(BIN)/mcal --version
 	touch $@
 
+# phantom -> index -> filter table -> cache -> train (MLflow run) -> registry -> predict
 demo: $(BIN)/mcal
 	$(BIN)/mcal phantom --out $(DEMO)/data --patients 120 --scale 0.25 --seed 7 --corrupt 5
 	$(BIN)/mcal index --data $(DEMO)/data
 	$(BIN)/mcal filters --data $(DEMO)/data --cache $(DEMO)/cache --sample 48
 	$(BIN)/mcal preprocess --data $(DEMO)/data --cache $(DEMO)/cache --size 64
+	$(BIN)/mcal train --cache $(DEMO)/cache --arch resnet34 --weights none --epochs 4 \
+		--batch-size 32 --experiment mcal-demo --run-name demo-resnet34
+	$(BIN)/mcal register --run latest --experiment mcal-demo --alias champion
+	$(BIN)/mcal predict --model models:/mcal-calc@champion --out $(DEMO)/predictions.csv \
+		$$(awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$$i] = i; next} \
+		$$col["split"] == "test" && n++ < 6 {print "$(DEMO)/data/" $$col["crop_path"]}' \
+		$(DEMO)/data/mcal_index/index.csv)
+	@echo "Browse the runs: make ui  (MLflow UI on http://127.0.0.1:5000)"
+
+ui: $(BIN)/mcal
+	$(BIN)/mlflow ui --workers 1 --host 127.0.0.1 --port 5000 \
+		--backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root ./mlruns
 
 test: $(BIN)/mcal
 	$(BIN)/ruff check .

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +125,6 @@ def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None) -> None:
     from mcal_lightning.pyfunc import UnsupportedModel
     from mcal_lightning.registry import predict_files
 
-    warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
     try:
         table = predict_files(model_uri, paths)
     except UnsupportedModel as exc:

@@ -9,6 +9,7 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 
+from mcal_lightning.pyfunc import load_model
 from mcal_lightning.tracking import (
     DEFAULT_EXPERIMENT,
     REGISTERED_MODEL,
@@ -59,7 +60,7 @@ def read_or_error(path: Path) -> bytes | str:
 def predict_files(model_uri: str, paths: Iterable[Path]) -> pd.DataFrame:
     """One row per file: file, p_malignant, label (benign/malignant), error."""
     use_tracking()
-    model = mlflow.pyfunc.load_model(model_uri)
+    model = load_model(model_uri)
     files = image_paths(paths)
     contents = [read_or_error(p) for p in files]
     readable = [i for i, c in enumerate(contents) if isinstance(c, bytes)]
