@@ -1,0 +1,32 @@
+from pathlib import Path
+
+import pytest
+
+from mcal_lightning.config import TrainConfig, load_config
+
+
+def test_yaml_then_command_line(tmp_path: Path):
+    path = tmp_path / "run.yaml"
+    path.write_text("cache: /data/cache\narch: vgg16\nepochs: 30\naugment:\n  hflip_p: 0.0\n")
+    config = load_config(path, epochs=15, batch_size=None)
+    assert (config.arch, config.epochs, config.batch_size) == ("vgg16", 15, TrainConfig.batch_size)
+    assert config.augment == {"hflip_p": 0.0}
+
+
+def test_unknown_setting_is_named(tmp_path: Path):
+    path = tmp_path / "run.yaml"
+    path.write_text("cache: c\nlearning_rate: 0.1\n")
+    with pytest.raises(ValueError, match="learning_rate"):
+        load_config(path)
+
+
+def test_a_cache_is_required():
+    with pytest.raises(ValueError, match="--cache"):
+        load_config(None, arch="resnet34")
+
+
+def test_yaml_must_be_a_mapping(tmp_path: Path):
+    path = tmp_path / "run.yaml"
+    path.write_text("- resnet34\n")
+    with pytest.raises(ValueError, match="mapping"):
+        load_config(path)
