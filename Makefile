@@ -40,6 +40,8 @@ test: $(BIN)/mcal
 bench: $(BIN)/mcal
 	$(BIN)/python bench/p1_adaptive_median.py
 	$(BIN)/python bench/p2_preprocess_throughput.py
+	$(BIN)/python bench/p3_loader.py
+	$(BIN)/python bench/p4_gpu_throughput.py
 
 clean-demo:
 	rm -rf $(DEMO)
