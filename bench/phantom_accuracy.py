@@ -1,0 +1,75 @@
+"""Accuracy on the phantom against its Bayes ceiling (the AUC of the true P(malignant)).
+
+Generates a phantom, builds the cache, trains one model with `mcal train`'s code (tracked in
+MLflow under the experiment 'phantom-accuracy'), and prints the model's val and test AUC next to
+the ceiling on the same ROIs. Target: >= 95% of the ceiling. Defaults take ~15 min on 2 cores.
+Run: python bench/phantom_accuracy.py [--patients N] [--scale F] [--size N] [--epochs N] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import time
+from pathlib import Path
+
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from mcal_lightning.config import TrainConfig
+from mcal_lightning.train import TrainResult, train
+from preprocessing.cache import build_cache
+from preprocessing.index import build_index
+from preprocessing.phantom import generate_phantom
+from preprocessing.pipeline import PreprocessConfig
+
+
+def ceiling_and_model_auc(result: TrainResult, truth: pd.DataFrame,
+                          stage: str) -> tuple[float, float, int]:
+    outputs = result.module.last_outputs[stage]
+    table = result.datamodule.table.set_index("row")
+    roi_ids = table.loc[outputs["indices"].numpy(), "roi_id"].to_numpy()
+    p_true = truth.set_index("roi_id").loc[roi_ids, "p_malignant"].to_numpy()
+    labels = outputs["labels"].numpy()
+    model = roc_auc_score(labels, outputs["probs"].numpy())
+    return roc_auc_score(labels, p_true), model, len(labels)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workdir", type=Path, default=Path("demo/accuracy"))
+    parser.add_argument("--patients", type=int, default=600)
+    parser.add_argument("--scale", type=float, default=0.25)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--arch", default="resnet34")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", default="2e-3,2e-3", help="lr_min,lr_max")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    data, cache = args.workdir / "data", args.workdir / f"cache{args.size}"
+    if not (data / "phantom_truth.csv").is_file():
+        generate_phantom(data, patients=args.patients, seed=args.seed, scale=args.scale)
+    build_cache(build_index(data), cache, PreprocessConfig(size=args.size))
+    prepared = time.perf_counter()
+    lr_min, lr_max = (float(x) for x in args.lr.split(","))
+    config = TrainConfig(cache=str(cache), arch=args.arch, weights="none", epochs=args.epochs,
+                         freeze_epochs=0, batch_size=args.batch_size, lr_min=lr_min,
+                         lr_max=lr_max, experiment="phantom-accuracy")
+    result = train(config)
+    trained = time.perf_counter()
+    truth = pd.read_csv(data / "phantom_truth.csv", dtype={"roi_id": str})
+    print(f"\nphantom accuracy  {datetime.date.today()}  {platform.platform()}")
+    print(f"{args.patients} patients, scale {args.scale}, {args.size}px, {args.arch} from random "
+          f"init, {args.epochs} epochs, lr {args.lr}; data {prepared - started:.0f} s, "
+          f"training {trained - prepared:.0f} s; MLflow run {result.run_id}")
+    print(f"{'split':<6}{'ROIs':>6}{'model AUC':>11}{'Bayes ceiling':>15}{'ratio':>8}")
+    for stage in ("val", "test"):
+        ceiling, model, n = ceiling_and_model_auc(result, truth, stage)
+        print(f"{stage:<6}{n:>6}{model:>11.3f}{ceiling:>15.3f}{model / ceiling:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
