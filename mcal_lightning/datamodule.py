@@ -3,7 +3,7 @@
 Batches are ``(images, labels, rows)``:
 
 * ``images``: (B, 1, S, S) in the cache's own integer dtype (``torch.uint8`` or
-  ``torch.uint16``), or ``torch.int32`` with ``image_dtype="int32"``. uint16 tensors collate,
+  ``torch.uint16``). uint16 tensors collate,
   pin and copy to the GPU, and ``.float()`` works on them, but torch has few other uint16
   kernels: the LightningModule converts first, on the device:
   ``(x.float() / dm.max_value - dm.mean) / dm.std``. Shipping integers keeps the host side
@@ -39,7 +39,6 @@ from preprocessing.cache import open_cache
 
 Balance = Literal["weights", "sampler", "none"]
 BALANCES = ("weights", "sampler", "none")
-IMAGE_DTYPES = ("native", "int32")
 SPLITS = ("train", "val", "test")
 
 
@@ -89,12 +88,11 @@ class CacheDataset(Dataset):
     """
 
     def __init__(self, store: ImageStore, rows: np.ndarray, labels: np.ndarray,
-                 augmenter: Augmenter | None = None, int32: bool = False) -> None:
+                 augmenter: Augmenter | None = None) -> None:
         self.store = store
         self.rows = np.asarray(rows, dtype=np.int64)
         self.labels = np.asarray(labels, dtype=np.float32)
         self.augmenter = augmenter if augmenter is not None and augmenter.config.enabled else None
-        self.int32 = int32
         self._seeded_for: object = "unseeded"
 
     def __len__(self) -> int:
@@ -115,8 +113,7 @@ class CacheDataset(Dataset):
 
     def _empty_batch(self, size: int) -> torch.Tensor:
         """(size, 1, S, S) tensor to write into; in shared memory inside a worker."""
-        native = self.store.array.dtype
-        dtype = torch.int32 if self.int32 else torch.from_numpy(np.empty(0, native)).dtype
+        dtype = torch.from_numpy(np.empty(0, self.store.array.dtype)).dtype
         batch = torch.empty((size, 1, *self.store.array.shape[1:]), dtype=dtype)
         return batch.share_memory_() if get_worker_info() is not None else batch
 
@@ -214,7 +211,6 @@ class CacheDataModule(L.LightningDataModule):
         augment: AugmentConfig | dict[str, Any] | None = None,
         augment_backend: str = "batch",
         in_memory: bool = False,
-        image_dtype: str = "native",
         allow_ungrouped: bool = False,
         pin_memory: bool | None = None,
         predict_split: str = "test",
@@ -223,7 +219,6 @@ class CacheDataModule(L.LightningDataModule):
         super().__init__()
         check_choice("balance", balance, BALANCES)
         check_choice("augment_backend", augment_backend, BACKENDS)
-        check_choice("image_dtype", image_dtype, IMAGE_DTYPES)
         check_choice("predict_split", predict_split, SPLITS)
         if folds is not None and fold is not None and not 0 <= fold < folds:
             raise ValueError(f"fold must lie in [0, {folds}), got {fold}")
@@ -237,7 +232,7 @@ class CacheDataModule(L.LightningDataModule):
         self.augment = augment if isinstance(augment, AugmentConfig) else AugmentConfig(
             **(augment or {}))
         self.augment_backend = augment_backend
-        self.in_memory, self.image_dtype = in_memory, image_dtype
+        self.in_memory = in_memory
         self.allow_ungrouped = allow_ungrouped
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self.predict_split = predict_split
@@ -291,8 +286,7 @@ class CacheDataModule(L.LightningDataModule):
     def make_dataset(self, store: ImageStore, split: str) -> CacheDataset:
         augmenter = make_augmenter(self.augment, self.augment_backend) if split == "train" else None
         rows = self.rows[split]
-        return CacheDataset(store, rows, self.labels_of(rows), augmenter,
-                            int32=self.image_dtype == "int32")
+        return CacheDataset(store, rows, self.labels_of(rows), augmenter)
 
     def train_sampler(self) -> Sampler[int] | None:
         """Class-balanced draws with replacement under balance="sampler", else None."""

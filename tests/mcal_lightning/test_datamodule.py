@@ -106,13 +106,6 @@ def test_train_loader_augments_and_keeps_dtype(cache: Path):
     assert not np.array_equal(images[:, 0].numpy(), original)
 
 
-def test_int32_option(cache: Path):
-    dm = module(cache, image_dtype="int32")
-    images, _, rows = collect(dm.val_dataloader())
-    assert images.dtype == torch.int32
-    np.testing.assert_array_equal(images[:, 0].numpy(), open_cache(cache).images[rows.numpy()])
-
-
 def test_statistics_for_the_module(cache: Path):
     dm = module(cache)
     train = open_cache(cache).images[np.sort(dm.rows["train"])] / 65535.0
@@ -194,7 +187,5 @@ def test_worker_processes_load_and_augment_differently_per_epoch(cache: Path):
 def test_bad_options_are_refused(cache: Path):
     with pytest.raises(ValueError, match="balance"):
         CacheDataModule(cache, balance="oversample")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="image_dtype"):
-        CacheDataModule(cache, image_dtype="float32")
     with pytest.raises(ValueError, match="fold must lie"):
         CacheDataModule(cache, folds=3, fold=3)
