@@ -6,6 +6,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: figures go to files and MLflow, never to a window
 
+from typing import Any
+
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
@@ -30,14 +32,21 @@ def confusion_matrix_figure(matrix: np.ndarray, title: str = "confusion matrix")
     return fig
 
 
+def curve_figure(x: np.ndarray, y: np.ndarray, labels: tuple[str, str],
+                 title: str) -> tuple[Figure, Any]:
+    """One curve with its area under it in the legend; the caller adds a reference line."""
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot(x, y, label=f"AUC {auc(x, y):.3f}")
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_title(title)
+    return fig, ax
+
+
 def roc_figure(labels: np.ndarray, probs: np.ndarray, title: str = "ROC") -> Figure:
     fpr, tpr, _ = roc_curve(labels, probs)
-    fig, ax = plt.subplots(figsize=(4, 4))
-    ax.plot(fpr, tpr, label=f"AUC {auc(fpr, tpr):.3f}")
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
-    ax.set_xlabel("1 - specificity")
-    ax.set_ylabel("sensitivity")
-    ax.set_title(title)
+    fig, ax = curve_figure(fpr, tpr, ("1 - specificity", "sensitivity"), title)
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8, label="chance")
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
@@ -45,13 +54,9 @@ def roc_figure(labels: np.ndarray, probs: np.ndarray, title: str = "ROC") -> Fig
 
 def pr_figure(labels: np.ndarray, probs: np.ndarray, title: str = "precision-recall") -> Figure:
     precision, recall, _ = precision_recall_curve(labels, probs)
-    fig, ax = plt.subplots(figsize=(4, 4))
-    ax.plot(recall, precision, label=f"AUC {auc(recall, precision):.3f}")
+    fig, ax = curve_figure(recall, precision, ("recall (sensitivity)", "precision"), title)
     ax.axhline(float(np.mean(labels)), linestyle="--", color="grey", linewidth=0.8,
                label="prevalence")
-    ax.set_xlabel("recall (sensitivity)")
-    ax.set_ylabel("precision")
-    ax.set_title(title)
     ax.legend(loc="lower left")
     fig.tight_layout()
     return fig
