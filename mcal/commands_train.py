@@ -102,16 +102,17 @@ def lr_find(config_file: Path | None, lr_range: str | None, out: Path, **options
 @click.option("--experiment", default="mcal", show_default=True, help="Where 'latest' looks.")
 def register(run_id: str, alias: str, experiment: str) -> None:
     """Register a run's model as a new version of 'mcal-calc' and point the alias at it."""
+    from mlflow.exceptions import MlflowException
+
     from mcal_lightning.registry import latest_run
     from mcal_lightning.registry import register as register_run
     from mcal_lightning.tracking import REGISTERED_MODEL
 
-    if run_id == "latest":
-        try:
-            run_id = latest_run(experiment)
-        except LookupError as exc:
-            raise click.ClickException(str(exc)) from exc
-    version = register_run(run_id, alias)
+    try:
+        run_id = latest_run(experiment) if run_id == "latest" else run_id
+        version = register_run(run_id, alias)
+    except (LookupError, MlflowException) as exc:
+        raise click.ClickException(str(exc)) from exc
     console.print(f"{REGISTERED_MODEL} version {version}, alias '{alias}': "
                   f"models:/{REGISTERED_MODEL}@{alias}")
 
@@ -122,12 +123,14 @@ def register(run_id: str, alias: str, experiment: str) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write a CSV.")
 def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None) -> None:
     """P(malignant) for ROI files or folders (DICOM, PNG, JPEG, PGM) with a registered model."""
+    from mlflow.exceptions import MlflowException
+
     from mcal_lightning.pyfunc import UnsupportedModel
     from mcal_lightning.registry import predict_files
 
     try:
         table = predict_files(model_uri, paths)
-    except UnsupportedModel as exc:
+    except (UnsupportedModel, MlflowException) as exc:
         raise click.ClickException(str(exc)) from exc
     print_frame(table, f"predictions of {model_uri}")
     if out is not None:

@@ -20,3 +20,15 @@ def test_missing_cache_is_explained(tmp_path):
     result = CliRunner().invoke(main, ["train", "--cache", str(tmp_path / "nothing"),
                                        "--weights", "none"])
     assert result.exit_code != 0 and "mcal preprocess" in result.output
+
+
+def test_unknown_model_and_run_are_clear_errors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    runner = CliRunner()
+    out = runner.invoke(main, ["predict", "--model", "models:/nope@champion", str(tmp_path)])
+    assert out.exit_code == 1 and "nope" in out.output and "Traceback" not in out.output
+    out = runner.invoke(main, ["register", "--run", "0123456789abcdef"])
+    assert out.exit_code == 1 and "not found" in out.output
+    out = runner.invoke(main, ["register", "--run", "latest", "--experiment", "empty"])
+    assert out.exit_code == 1
