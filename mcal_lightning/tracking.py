@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -35,13 +36,14 @@ def use_tracking() -> str:
 
 
 def experiment_id(name: str = DEFAULT_EXPERIMENT) -> str:
-    """The experiment's id; a new one on the local store keeps its artifacts under ./mlruns."""
+    """The experiment's id; a new one on the local store keeps its artifacts in ./mlruns/NAME."""
     use_tracking()
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
     local = tracking_uri() == DEFAULT_TRACKING_URI
-    location = LOCAL_STORE.resolve().as_uri() if local else None
+    folder = LOCAL_STORE / re.sub(r"[^A-Za-z0-9._-]+", "-", name)  # one folder per experiment
+    location = folder.resolve().as_uri() if local else None
     return mlflow.create_experiment(name, artifact_location=location)
 
 

@@ -36,6 +36,7 @@ def tracked_run(tmp_path_factory: pytest.TempPathFactory):
 def test_run_holds_metrics_params_and_artifacts(tracked_run):
     root, result = tracked_run
     assert (root / "mlruns" / "mlflow.db").is_file()
+    assert (root / "mlruns" / "test" / result.run_id).is_dir(), "artifacts under mlruns/<exp>"
     run = MlflowClient(f"sqlite:///{root}/mlruns/mlflow.db").get_run(result.run_id)
     for stage in ("val", "test"):
         for metric in ("mcc", "f1", "auroc", "specificity", "recall", "precision", "accuracy"):
