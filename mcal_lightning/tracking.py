@@ -13,38 +13,49 @@ from typing import Any
 import mlflow
 from matplotlib.figure import Figure
 
-LOCAL_STORE = Path("mlruns")
-DEFAULT_TRACKING_URI = f"sqlite:///{LOCAL_STORE.as_posix()}/mlflow.db"
+LOCAL_STORE = Path("mlruns")  # relative to the working directory, as `mlflow ui` expects
 DEFAULT_EXPERIMENT = "mcal"
 REGISTERED_MODEL = "mcal-calc"
 PACKAGES = ("mcal", "torch", "torchvision", "lightning", "torchmetrics", "mlflow", "optuna",
             "numpy", "opencv-python-headless", "scikit-image", "pydicom", "albumentations")
 
 
+def uses_local_store() -> bool:
+    return not os.environ.get("MLFLOW_TRACKING_URI")
+
+
 def tracking_uri() -> str:
-    """MLFLOW_TRACKING_URI when set, else the local store in ./mlruns."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
-    if uri == DEFAULT_TRACKING_URI:
-        LOCAL_STORE.mkdir(exist_ok=True)
-    return uri
+    """MLFLOW_TRACKING_URI when set, else the sqlite store in ./mlruns.
+
+    The local path is made absolute: MLflow caches stores by URI, so a relative one would keep
+    pointing at the first working directory it was used from.
+    """
+    if not uses_local_store():
+        return os.environ["MLFLOW_TRACKING_URI"]
+    store = LOCAL_STORE.resolve()
+    store.mkdir(exist_ok=True)
+    return f"sqlite:///{store.as_posix()}/mlflow.db"
 
 
 def use_tracking() -> str:
+    """Point MLflow's fluent API at tracking_uri()."""
+    local = uses_local_store()
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
+    if local:  # MLflow exports the URI to the environment; the local store follows the cwd
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
     return uri
 
 
 def experiment_id(name: str = DEFAULT_EXPERIMENT) -> str:
     """The experiment's id; a new one on the local store keeps its artifacts in ./mlruns/NAME."""
-    use_tracking()
-    found = mlflow.get_experiment_by_name(name)
+    client = mlflow.MlflowClient(use_tracking())
+    found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    local = tracking_uri() == DEFAULT_TRACKING_URI
     folder = LOCAL_STORE / re.sub(r"[^A-Za-z0-9._-]+", "-", name)  # one folder per experiment
-    location = folder.resolve().as_uri() if local else None
-    return mlflow.create_experiment(name, artifact_location=location)
+    location = folder.resolve().as_uri() if uses_local_store() else None
+    return client.create_experiment(name, artifact_location=location)
 
 
 def git_commit() -> str:

@@ -112,9 +112,9 @@ def train(config: TrainConfig) -> TrainResult:
     """Fit, test on the official test split, log everything and the model."""
     pl.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = make_datamodule(config)
+    experiment_id(config.experiment)  # created first, so its artifacts go to ./mlruns/NAME
     logger = MLFlowLogger(experiment_name=config.experiment, run_name=config.run_name,
                           tracking_uri=tracking_uri(), log_model=False)
-    experiment_id(config.experiment)  # created with its artifacts under ./mlruns if new
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         lr_plot = None
