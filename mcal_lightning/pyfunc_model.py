@@ -17,6 +17,8 @@ from mcal_lightning.pyfunc import THRESHOLD, as_image, preprocess_config, rows_o
 from preprocessing.images import UnreadableImage
 from preprocessing.pipeline import process_roi
 
+BATCH = 64
+
 
 class CalcPyfunc(mlflow.pyfunc.PythonModel):
     """Raw ROI images in; p_malignant, label and a per-row error out."""
@@ -54,9 +56,13 @@ class CalcPyfunc(mlflow.pyfunc.PythonModel):
     def probabilities(self, arrays: list[np.ndarray]) -> np.ndarray:
         if not arrays:
             return np.empty(0)
-        unit = np.stack(arrays).astype(np.float32) / np.iinfo(arrays[0].dtype).max
-        logits = self.module(torch.from_numpy(unit)[:, None])
-        return torch.sigmoid(logits.float()).numpy().astype(float)
+        scale = np.iinfo(arrays[0].dtype).max
+        probs = []
+        for start in range(0, len(arrays), BATCH):  # bounded memory for large requests
+            unit = np.stack(arrays[start : start + BATCH]).astype(np.float32) / scale
+            logits = self.module(torch.from_numpy(unit)[:, None])
+            probs.append(torch.sigmoid(logits.float()).numpy().astype(float))
+        return np.concatenate(probs)
 
 
 mlflow.models.set_model(CalcPyfunc())

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from tqdm import tqdm
 
 from mcal_lightning.pyfunc import load_model
 from mcal_lightning.tracking import (
@@ -57,11 +59,8 @@ def read_or_error(path: Path) -> bytes | str:
         return f"cannot read file: {exc.strerror or exc}"
 
 
-def predict_files(model_uri: str, paths: Iterable[Path]) -> pd.DataFrame:
-    """One row per file: file, p_malignant, label (benign/malignant), error."""
-    use_tracking()
-    model = load_model(model_uri)
-    files = image_paths(paths)
+def predict_chunk(model: Any, files: list[Path]) -> pd.DataFrame:
+    """Rows for files read together; unreadable files get their error and no prediction."""
     contents = [read_or_error(p) for p in files]
     readable = [i for i, c in enumerate(contents) if isinstance(c, bytes)]
     errors = [c if isinstance(c, str) else "" for c in contents]
@@ -74,3 +73,18 @@ def predict_files(model_uri: str, paths: Iterable[Path]) -> pd.DataFrame:
         names = out["label"].map({0: "benign", 1: "malignant"}).fillna("")
         table.loc[readable, "label"] = names.to_numpy()
     return table
+
+
+def predict_files(model_uri: str, paths: Iterable[Path], chunk: int = 64) -> pd.DataFrame:
+    """One row per file: file, p_malignant, label (benign/malignant), error.
+
+    Files are read and predicted a chunk at a time, so a large folder never sits in memory whole.
+    """
+    use_tracking()
+    model = load_model(model_uri)
+    files = image_paths(paths)
+    starts = range(0, len(files), chunk)
+    parts = [predict_chunk(model, files[i : i + chunk])
+             for i in tqdm(starts, desc="predict", unit="chunk", disable=len(starts) < 2)]
+    columns = ["file", "p_malignant", "label", "error"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)

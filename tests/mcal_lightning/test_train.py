@@ -60,7 +60,7 @@ def test_register_load_by_alias_predict_matches_in_memory(tracked_run, monkeypat
     rows = outputs["indices"].numpy()
     table = result.datamodule.table.set_index("row")
     files = [root / "data" / table.at[row, "crop_path"] for row in rows]
-    predicted = predict_files("models:/mcal-calc@champion", files)
+    predicted = predict_files("models:/mcal-calc@champion", files, chunk=5)  # several chunks
     assert (predicted["error"] == "").all()
     np.testing.assert_allclose(predicted["p_malignant"], outputs["probs"].numpy(), atol=1e-5)
 
