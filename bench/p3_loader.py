@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.transforms import v2
 
-from mcal_lightning.augment import AugmentConfig
+from mcal_lightning.augment import AugmentConfig, make_augmenter
 from mcal_lightning.datamodule import CacheDataModule, CacheDataset
 from preprocessing.cache import build_cache, open_cache
 from preprocessing.index import build_index
@@ -244,6 +244,8 @@ def print_worker_costs(dataset: CacheDataset) -> None:
     read = microseconds_per_image(one_epoch, len(order))
     dataset.augmenter = None
     copy = microseconds_per_image(one_epoch, len(order))
+    dataset.augmenter = make_augmenter(AUGMENT, "albumentations", seed=0)
+    reference = microseconds_per_image(one_epoch, len(order))
     dataset.augmenter = augmenter
     shape = (BATCH_SIZE, 1, SIZE, SIZE)
     shared = microseconds_per_image(
@@ -252,6 +254,8 @@ def print_worker_costs(dataset: CacheDataset) -> None:
     print(f"worker cost per image, one core: read + copy {copy:.0f} us, read + augment "
           f"{read:.0f} us, fresh shared-memory batch (hand-over to the main process) "
           f"{shared:.0f} us")
+    print(f"read + augment with the albumentations backend instead: {reference:.0f} us "
+          f"({(reference - copy) / max(read - copy, 1e-9):.1f}x the batch backend's augment cost)")
 
 
 def parse_args() -> argparse.Namespace:
