@@ -1,14 +1,21 @@
 """Benchmark P3: the cache-backed DataModule loader vs ImageFolder + PIL + torchvision.
 
-Run as ``python bench/p3_loader.py [--rois N]`` (~2 min). Builds a cache from synthetic 300x300
-uint16 PNGs (``filter="none"``, size 224), takes the DataModule's train split, writes those
-cached 224x224 uint16 ROIs back out as PNGs in benign/ and malignant/ folders, and loads both
-with the same augmentations (flips, rotation + zoom, brightness/contrast, same probabilities
-and limits), batch 64, num_workers=2, persistent forkserver workers. Every loader runs one
-warm-up epoch (worker start-up, page cache), then whole epochs for at least --seconds, in
-interleaved rounds so that other processes on the machine hit every loader alike; the median
-round counts. Target: the cache loader >= 10x the ImageFolder 16-bit baseline.
-Always exits 0: it is a benchmark, not a test.
+Run as ``python bench/p3_loader.py [--rois N]`` (~3 min). Builds a cache from synthetic 300x300
+uint16 PNGs (``filter="none"``, size 224; by default as many ROIs as CBIS-DDSM's calcification
+set), takes the DataModule's train split, writes those cached 224x224 uint16 ROIs back out as
+PNGs in benign/ and malignant/ folders, and loads both with the same augmentations (flips,
+rotation + zoom, brightness/contrast, same probabilities and limits), batch 64, on all the
+machine's cores. Every loader runs one warm-up epoch (worker start-up, page cache), then whole
+epochs for at least --seconds, in interleaved rounds so that other processes on the machine hit
+every loader alike; the median round counts. Target: the cache loader >= 10x the ImageFolder
+16-bit baseline. Always exits 0: it is a benchmark, not a test.
+
+How each loader uses the cores: the ImageFolder loaders run num_workers = cores persistent
+forkserver worker processes, the usual setting. The cache loader runs as ``mcal train`` runs it
+on this host: ``CacheDataModule``'s default num_workers, which is 0 on a host without CUDA
+(the batch is built in the training process, OpenCV spreading each warp over every core, so no
+batch crosses a process boundary) and worker processes on a GPU host; the reference row
+"worker processes" forces num_workers = cores on any host.
 
 Rows:
 * cache loader: ``CacheDataModule.train_dataloader()`` as training uses it (batch backend).
@@ -16,6 +23,7 @@ Rows:
   tensor (PIL cannot jitter 16-bit images). The baseline the target is judged against.
 * ImageFolder 8-bit PIL (reference): the same images cut to 8 bits and augmented as PIL images,
   the usual ImageFolder route; it throws away 8 of the 16 bits.
+* cache loader, worker processes (reference): the same with num_workers = cores.
 * cache loader, uint8 cache (reference): the same loader on a uint8 cache (half the bytes).
 * cache loader, no augment (reference): the ceiling set by reading and handing batches over.
 """
@@ -40,16 +48,16 @@ from torchvision import datasets
 from torchvision.transforms import v2
 
 from mcal_lightning.augment import AugmentConfig, make_augmenter
-from mcal_lightning.datamodule import CacheDataModule, CacheDataset
+from mcal_lightning.datamodule import CacheDataModule, CacheDataset, default_workers
 from preprocessing.cache import build_cache, open_cache
 from preprocessing.index import build_index
 from preprocessing.pipeline import PreprocessConfig
 
-N_ROIS = 512
+N_ROIS = 1872  # CBIS-DDSM's calcification ROIs (1546 train + 326 test)
 SOURCE_SIDE = 300
 SIZE = 224
 BATCH_SIZE = 64
-WORKERS = 2
+WORKERS = os.cpu_count() or 1
 CACHE = "cache loader (DataModule)"
 BASELINE = "ImageFolder 16-bit (baseline)"
 TARGET = 10.0
@@ -121,7 +129,7 @@ def torchvision_augment(head: list[Callable[..., object]] | None = None,
 
 
 def imagefolder_loader(root: Path, eight_bit: bool) -> DataLoader:
-    """ImageFolder + PIL + torchvision transforms, with the cache loader's loader settings."""
+    """ImageFolder + PIL + torchvision transforms: batch 64, num_workers = cores, forkserver."""
     if eight_bit:
         transform = torchvision_augment([v2.Grayscale(1)], [v2.PILToTensor()])
         dataset = datasets.ImageFolder(str(root), transform=transform)
@@ -133,9 +141,11 @@ def imagefolder_loader(root: Path, eight_bit: bool) -> DataLoader:
                       multiprocessing_context="forkserver")
 
 
-def cache_module(cache: Path, augment: AugmentConfig) -> CacheDataModule:
-    module = CacheDataModule(cache, batch_size=BATCH_SIZE, num_workers=WORKERS, balance="none",
-                             augment=augment)
+def cache_module(cache: Path, augment: AugmentConfig,
+                 num_workers: int | None = None) -> CacheDataModule:
+    """The DataModule; num_workers None is its own default for this host, as in training."""
+    module = CacheDataModule(cache, batch_size=BATCH_SIZE, num_workers=num_workers,
+                             balance="none", augment=augment)
     module.setup()
     return module
 
@@ -168,6 +178,7 @@ def measure(loaders: dict[str, DataLoader], rounds: int, seconds: float) -> dict
 
 
 def print_header(args: argparse.Namespace) -> None:
+    cache_workers = default_workers()
     print("Benchmark P3: cache-backed loader vs ImageFolder + PIL + torchvision")
     print(f"date:    {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
     print(f"machine: {platform.platform()}, {platform.machine()}, cpu_count={os.cpu_count()}, "
@@ -176,9 +187,10 @@ def print_header(args: argparse.Namespace) -> None:
           f"opencv {cv2.__version__}")
     print(f"data:    {args.rois} synthetic {SOURCE_SIDE}x{SOURCE_SIDE} uint16 ROIs, 4 per patient "
           f"-> cache {SIZE}x{SIZE} (filter=none); every loader reads the DataModule's train split")
-    print(f"loaders: batch {BATCH_SIZE}, num_workers={WORKERS}, persistent forkserver workers, "
-          f"shuffled; one warm-up epoch, then {args.rounds} interleaved rounds of whole epochs "
-          f">= {args.seconds:.0f} s each; median images/s")
+    print(f"loaders: batch {BATCH_SIZE}, shuffled; ImageFolder with num_workers={WORKERS} "
+          f"(persistent forkserver workers); the cache loader with the DataModule's default "
+          f"num_workers={cache_workers} on this host; one warm-up epoch, then {args.rounds} "
+          f"interleaved rounds of whole epochs >= {args.seconds:.0f} s each; median images/s")
     print(f"augment: {AUGMENT}")
 
 
@@ -201,6 +213,8 @@ def build_loaders(root: Path, rois: int) -> tuple[dict[str, DataLoader], int]:
         CACHE: module.train_dataloader(),
         BASELINE: imagefolder_loader(pngs16, eight_bit=False),
         "ImageFolder 8-bit PIL (ref.)": imagefolder_loader(pngs8, eight_bit=True),
+        "cache loader, worker processes (ref.)": cache_module(
+            root / "uint16", AUGMENT, WORKERS).train_dataloader(),
         "cache loader, uint8 cache (ref.)": cache_module(root / "uint8", AUGMENT)
         .train_dataloader(),
         "cache loader, no augment (ref.)": cache_module(
@@ -213,10 +227,10 @@ def print_results(rates: dict[str, list[float]], kinds: dict[str, str]) -> float
     """The table; returns the cache loader / baseline ratio of the medians."""
     medians = {name: float(np.median(values)) for name, values in rates.items()}
     baseline = medians[BASELINE]
-    print(f"{'loader':<34}{'images/s':>9}{'vs baseline':>13}  {'batch':<22}rounds (images/s)")
+    print(f"{'loader':<40}{'images/s':>9}{'vs baseline':>13}  {'batch':<22}rounds (images/s)")
     for name, median in medians.items():
         spread = " ".join(f"{v:.0f}" for v in rates[name])
-        print(f"{name:<34}{median:>9.0f}{median / baseline:>12.1f}x  {kinds[name]:<22}{spread}")
+        print(f"{name:<40}{median:>9.0f}{median / baseline:>12.1f}x  {kinds[name]:<22}{spread}")
     return medians[CACHE] / baseline
 
 
@@ -251,9 +265,9 @@ def print_worker_costs(dataset: CacheDataset) -> None:
     shared = microseconds_per_image(
         lambda: torch.empty(shape, dtype=torch.uint16).share_memory_().numpy().fill(1),
         BATCH_SIZE)
-    print(f"worker cost per image, one core: read + copy {copy:.0f} us, read + augment "
+    print(f"cost per image, one core: read + copy {copy:.0f} us, read + augment "
           f"{read:.0f} us, fresh shared-memory batch (hand-over to the main process) "
-          f"{shared:.0f} us")
+          f"{shared:.0f} us; worker processes pay it, the in-process loader does not")
     print(f"read + augment with the albumentations backend instead: {reference:.0f} us "
           f"({(reference - copy) / max(read - copy, 1e-9):.1f}x the batch backend's augment cost)")
 

@@ -136,6 +136,28 @@ class ImageDraw:
     offset: float  # fraction of the dtype's full range
 
 
+@dataclass(frozen=True)
+class BatchDraws:
+    """The random choices for a batch, one array per kind (row i is image i)."""
+
+    hflip: np.ndarray
+    vflip: np.ndarray
+    warp: np.ndarray
+    angle: np.ndarray
+    scale: np.ndarray
+    adjust: np.ndarray
+    gain: np.ndarray
+    offset: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.hflip)
+
+    def image(self, i: int) -> ImageDraw:
+        return ImageDraw(bool(self.hflip[i]), bool(self.vflip[i]), bool(self.warp[i]),
+                         float(self.angle[i]), float(self.scale[i]), bool(self.adjust[i]),
+                         float(self.gain[i]), float(self.offset[i]))
+
+
 def flip_matrix(height: int, width: int, hflip: bool, vflip: bool) -> np.ndarray:
     """3x3 pixel-exact flips: x -> width - 1 - x, y -> height - 1 - y."""
     return np.array([[-1.0 if hflip else 1.0, 0.0, width - 1.0 if hflip else 0.0],
@@ -148,6 +170,25 @@ def warp_matrix(height: int, width: int, draw: ImageDraw) -> np.ndarray:
     centre = (width / 2 - 0.5, height / 2 - 0.5)
     rotate = np.vstack([cv2.getRotationMatrix2D(centre, draw.angle, draw.scale), [0, 0, 1]])
     return (rotate @ flip_matrix(height, width, draw.hflip, draw.vflip))[:2]
+
+
+def warp_matrices(height: int, width: int, draws: BatchDraws) -> np.ndarray:
+    """``warp_matrix`` for every image of a batch at once: (B, 2, 3).
+
+    The rotation is cv2.getRotationMatrix2D's, written out so that numpy does the batch in one
+    go; per image, the matrix products cost as much as a quarter of the warp itself.
+    """
+    cx, cy = width / 2 - 0.5, height / 2 - 0.5
+    radians = np.deg2rad(draws.angle)
+    alpha, beta = draws.scale * np.cos(radians), draws.scale * np.sin(radians)
+    fx, fy = np.where(draws.hflip, -1.0, 1.0), np.where(draws.vflip, -1.0, 1.0)
+    tx, ty = np.where(draws.hflip, width - 1.0, 0.0), np.where(draws.vflip, height - 1.0, 0.0)
+    shift_x = (1 - alpha) * cx - beta * cy
+    shift_y = beta * cx + (1 - alpha) * cy
+    return np.stack([
+        np.stack([alpha * fx, beta * fy, alpha * tx + beta * ty + shift_x], axis=-1),
+        np.stack([-beta * fx, alpha * fy, -beta * tx + alpha * ty + shift_y], axis=-1),
+    ], axis=1)
 
 
 def flip_code(hflip: bool, vflip: bool) -> int:
@@ -165,29 +206,33 @@ class BatchAugmenter:
     def reseed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
 
-    def draw(self, count: int) -> list[ImageDraw]:
-        """Random choices for count images, drawn as arrays (one generator call per kind)."""
+    def draw_batch(self, count: int) -> BatchDraws:
+        """Random choices for count images, one generator call per kind."""
         c, r = self.config, self.rng
         chance = r.random((4, count))
         angles = r.uniform(-c.rotate_limit, c.rotate_limit, count)
         scales = r.uniform(1 - c.zoom_limit, 1 + c.zoom_limit, count)
         gains = 1 + r.uniform(-c.contrast_limit, c.contrast_limit, count)
         offsets = r.uniform(-c.brightness_limit, c.brightness_limit, count)
-        hflip, vflip = chance[0] < c.hflip_p, chance[1] < c.vflip_p
-        warp, adjust = chance[2] < c.affine_p, chance[3] < c.brightness_contrast_p
-        return [
-            ImageDraw(bool(hflip[i]), bool(vflip[i]), bool(warp[i]), float(angles[i]),
-                      float(scales[i]), bool(adjust[i]), float(gains[i]), float(offsets[i]))
-            for i in range(count)
-        ]
+        return BatchDraws(chance[0] < c.hflip_p, chance[1] < c.vflip_p, chance[2] < c.affine_p,
+                          angles, scales, chance[3] < c.brightness_contrast_p, gains, offsets)
 
-    def augment_into(self, image: np.ndarray, out: np.ndarray, draw: ImageDraw) -> None:
-        """One image into out (same shape and dtype, another buffer)."""
+    def draw(self, count: int) -> list[ImageDraw]:
+        draws = self.draw_batch(count)
+        return [draws.image(i) for i in range(count)]
+
+    def augment_into(self, image: np.ndarray, out: np.ndarray, draw: ImageDraw,
+                     matrix: np.ndarray | None = None) -> None:
+        """One image into out (same shape and dtype, another buffer).
+
+        matrix: draw's ``warp_matrix``, when the caller has it already.
+        """
         height, width = image.shape
         if draw.warp:
-            cv2.warpAffine(image, warp_matrix(height, width, draw), (width, height), dst=out,
-                           flags=cv2.INTER_LINEAR, borderMode=BORDERS[self.config.border],
-                           borderValue=0)
+            if matrix is None:
+                matrix = warp_matrix(height, width, draw)
+            cv2.warpAffine(image, matrix, (width, height), dst=out, flags=cv2.INTER_LINEAR,
+                           borderMode=BORDERS[self.config.border], borderValue=0)
         elif draw.hflip or draw.vflip:
             cv2.flip(image, flip_code(draw.hflip, draw.vflip), dst=out)
         else:
@@ -210,11 +255,12 @@ class BatchAugmenter:
 
         out must not share memory with the images; they may be read-only (memmap rows).
         """
-        draws = self.draw(len(out))
-        for image, target, draw in zip(images, out, draws, strict=True):
+        draws = self.draw_batch(len(out))
+        matrices = warp_matrices(*out.shape[1:], draws)
+        for i, (image, target) in enumerate(zip(images, out, strict=True)):
             check_image(image)
             if self.config.enabled:
-                self.augment_into(image, target, draw)
+                self.augment_into(image, target, draws.image(i), matrices[i])
             else:
                 target[...] = image
 

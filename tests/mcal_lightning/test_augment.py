@@ -8,6 +8,8 @@ from mcal_lightning.augment import (
     ImageDraw,
     build_pipeline,
     make_augmenter,
+    warp_matrices,
+    warp_matrix,
 )
 
 BACKENDS = ("batch", "albumentations")
@@ -104,3 +106,12 @@ def test_read_only_inputs_are_fine_and_floats_are_refused():
         BatchAugmenter().augment_batch([image.astype(np.float32)], out.astype(np.float32))
     with pytest.raises(ValueError, match="backend"):
         make_augmenter(AugmentConfig(), "kornia")
+
+
+def test_batch_warp_matrices_equal_the_per_image_matrix():
+    augmenter = BatchAugmenter(AugmentConfig(rotate_limit=45, zoom_limit=0.3), seed=3)
+    draws = augmenter.draw_batch(32)
+    assert draws.hflip.any() and not draws.hflip.all()
+    matrices = warp_matrices(30, 40, draws)
+    for i in range(len(draws)):
+        np.testing.assert_allclose(matrices[i], warp_matrix(30, 40, draws.image(i)), atol=1e-9)
