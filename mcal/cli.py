@@ -6,6 +6,7 @@ import click
 
 from mcal import __version__
 from mcal.commands_data import filters, index, phantom, preprocess
+from mcal.commands_sweep import leaderboard, sweep
 from mcal.commands_train import lr_find, predict, register, train
 
 
@@ -15,11 +16,12 @@ def main() -> None:
     """Benign vs malignant microcalcification classification, evaluated without leakage.
 
     The data path: phantom (or your CBIS-DDSM download) -> index -> filters -> preprocess;
-    then train -> register -> predict.
+    then train -> register -> predict, or sweep -> leaderboard -> predict.
     """
 
 
-for command in (phantom, index, filters, preprocess, train, lr_find, register, predict):
+for command in (phantom, index, filters, preprocess, train, lr_find, register, predict, sweep,
+                leaderboard):
     main.add_command(command)
 
 

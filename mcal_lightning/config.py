@@ -35,6 +35,8 @@ class TrainConfig:
     lr_find: bool = False
     top_losses: int = 16
     limit_train_batches: float = 1.0
+    evaluate_test: bool = True  # sweeps choose on val and test only the best trial
+    log_model: bool = True
     experiment: str = "mcal"
     run_name: str | None = None
 

@@ -15,6 +15,7 @@ from mcal_lightning.pyfunc import load_model
 from mcal_lightning.tracking import (
     DEFAULT_EXPERIMENT,
     REGISTERED_MODEL,
+    model_uri,
     tracking_uri,
     use_tracking,
 )
@@ -34,7 +35,7 @@ def latest_run(experiment: str = DEFAULT_EXPERIMENT) -> str:
 def register(run_id: str, alias: str | None = "champion", name: str = REGISTERED_MODEL) -> str:
     """Register runs:/RUN_ID/model as a new version of `name`; move `alias` to it."""
     use_tracking()
-    version = mlflow.register_model(f"runs:/{run_id}/model", name)
+    version = mlflow.register_model(model_uri(run_id), name)
     if alias:
         MlflowClient().set_registered_model_alias(name, alias, version.version)
     return str(version.version)

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 LOCAL_STORE = Path("mlruns")  # relative to the working directory, as `mlflow ui` expects
 DEFAULT_EXPERIMENT = "mcal"
 REGISTERED_MODEL = "mcal-calc"
+MODEL_URI_TAG = "mcal.model_uri"  # a run's logged model (MLflow 3 keeps models beside runs)
 PACKAGES = ("mcal", "torch", "torchvision", "lightning", "torchmetrics", "mlflow", "optuna",
             "numpy", "opencv-python-headless", "scikit-image", "pydicom", "albumentations")
 
@@ -55,7 +56,19 @@ def experiment_id(name: str = DEFAULT_EXPERIMENT) -> str:
         return found.experiment_id
     folder = LOCAL_STORE / re.sub(r"[^A-Za-z0-9._-]+", "-", name)  # one folder per experiment
     location = folder.resolve().as_uri() if uses_local_store() else None
-    return client.create_experiment(name, artifact_location=location)
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except mlflow.exceptions.MlflowException:  # another worker created it first
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def model_uri(run_id: str) -> str:
+    """The URI of the model a run logged; runs:/ID/model for runs without the tag."""
+    tags = mlflow.MlflowClient(use_tracking()).get_run(run_id).data.tags
+    return tags.get(MODEL_URI_TAG, f"runs:/{run_id}/model")
 
 
 def git_commit() -> str:

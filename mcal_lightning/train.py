@@ -25,7 +25,13 @@ from mcal_lightning.plots import (
     top_losses_figure,
 )
 from mcal_lightning.pyfunc import log_pyfunc
-from mcal_lightning.tracking import experiment_id, log_figure, run_params, tracking_uri
+from mcal_lightning.tracking import (
+    MODEL_URI_TAG,
+    experiment_id,
+    log_figure,
+    run_params,
+    tracking_uri,
+)
 from preprocessing.cache import resolve_dataset
 
 MONITOR = "val/mcc"
@@ -36,6 +42,11 @@ class TrainResult:
     run_id: str
     module: CalcClassifier  # with the best checkpoint's weights and its val/test outputs
     datamodule: CacheDataModule
+
+    def metrics(self, stage: str) -> dict[str, float]:
+        """The best checkpoint's scalar metrics on a split ("val", or "test" when evaluated)."""
+        found = self.module.last_metrics.get(stage, {})
+        return {name: float(value) for name, value in found.items() if name != "confmat"}
 
 
 def make_datamodule(config: TrainConfig) -> CacheDataModule:
@@ -108,13 +119,19 @@ def log_stage_artifacts(module: CalcClassifier, stage: str, images: np.ndarray,
         log_figure(figure, "plots/test_top_losses.png")
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Fit, test on the official test split, log everything and the model."""
+def train(config: TrainConfig, run_id: str | None = None,
+          callbacks: list[pl.Callback] | None = None) -> TrainResult:
+    """Fit, test on the official test split, log everything and the model.
+
+    run_id: an MLflow run to log into (a sweep's trial run) instead of a new one. callbacks:
+    extra Lightning callbacks (a sweep's pruning callback). ``config.evaluate_test=False`` skips
+    the test split, ``config.log_model=False`` the model.
+    """
     pl.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = make_datamodule(config)
     experiment_id(config.experiment)  # created first, so its artifacts go to ./mlruns/NAME
     logger = MLFlowLogger(experiment_name=config.experiment, run_name=config.run_name,
-                          tracking_uri=tracking_uri(), log_model=False)
+                          tracking_uri=tracking_uri(), log_model=False, run_id=run_id)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         lr_plot = None
@@ -123,24 +140,28 @@ def train(config: TrainConfig) -> TrainResult:
         checkpoint = ModelCheckpoint(dirpath=workdir / "ckpt", filename="best", monitor=MONITOR,
                                      mode="max", save_top_k=1, save_last=False)
         module = make_module(config, datamodule)
-        trainer = make_trainer(config, logger, [checkpoint], workdir)
+        trainer = make_trainer(config, logger, [checkpoint, *(callbacks or [])], workdir)
         logger.log_hyperparams(run_params(config.as_dict(), datamodule.fingerprint))
         logger.log_hyperparams({f"data.{k}": v for k, v in datamodule.describe().items()})
         trainer.fit(module, datamodule=datamodule)
         best = checkpoint.best_model_path or None
         trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)
-        trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+        stages = ("val", "test") if config.evaluate_test else ("val",)
+        if config.evaluate_test:
+            trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
         if best is None:
             best = str(workdir / "last.ckpt")
             trainer.save_checkpoint(best)
         with mlflow.start_run(run_id=logger.run_id):
             dataset = resolve_dataset(Path(config.cache))
             images = np.load(dataset / "rois.npy", mmap_mode="r")
-            for stage in ("val", "test"):
+            for stage in stages:
                 log_stage_artifacts(module, stage, images, config.top_losses)
             if lr_plot is not None:
                 log_figure(lr_plot, "plots/lr_finder.png")
                 mlflow.log_metric("lr_find_suggestion", config.lr_max)
-            preprocess = json.loads((dataset.parents[1] / "config.json").read_text())
-            log_pyfunc(Path(best), preprocess)
+            if config.log_model:
+                preprocess = json.loads((dataset.parents[1] / "config.json").read_text())
+                info = log_pyfunc(Path(best), preprocess)
+                mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     return TrainResult(logger.run_id, module, datamodule)

@@ -1,0 +1,85 @@
+"""Sweep commands: sweep and leaderboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mcal.report import console, print_frame
+
+STORAGE_HELP = ("Optuna storage URL shared by every worker, e.g. postgresql://user:pw@host/db "
+                "[default: sqlite:///mlruns/optuna.db].")
+
+
+@click.command()
+@click.argument("sweep_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--storage", help=STORAGE_HELP)
+@click.option("--study", "study_name", help="Study name [default: the file's `study:`].")
+@click.option("--n-trials", type=click.IntRange(1), help="Trials in the whole study, all "
+                                                         "workers together.")
+@click.option("--cache", type=click.Path(file_okay=False), help="Override data.cache.")
+def sweep(sweep_file: Path, storage: str | None, study_name: str | None, n_trials: int | None,
+          cache: str | None) -> None:
+    """Run or resume an Optuna sweep; every trial is a nested MLflow run.
+
+    Run the same command again to resume, or on several hosts with one --storage to share the
+    study. The process that finishes the last trial prints the leaderboard, logs the Optuna
+    plots and moves the 'champion' alias only if the best trial beats it on the test split.
+    """
+    from mcal_lightning.backbones import WeightsUnavailable
+    from mcal_lightning.leaderboard import leaderboard
+    from mcal_lightning.study import redact
+    from mcal_lightning.sweep import run_sweep, trial_states
+    from mcal_lightning.sweep_config import SweepFileError, load_sweep
+
+    try:
+        plan = load_sweep(sweep_file, cache=cache)
+    except SweepFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    console.print(f"sweep {plan.study if study_name is None else study_name}: "
+                  f"{plan.sampler['type']} sampler, {plan.pruner['type']} pruner, "
+                  f"{n_trials or plan.trial_budget() or 'no limit on'} trials, "
+                  f"{plan.direction} {plan.metric}")
+    try:
+        outcome = run_sweep(plan, storage, study_name, n_trials)
+    except (WeightsUnavailable, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    study = outcome.study
+    states = ", ".join(f"{n} {state}" for state, n in trial_states(study).items())
+    print_frame(leaderboard(study), f"leaderboard of study '{study.study_name}' ({states})")
+    if not outcome.ended_here:
+        console.print("other workers still hold trials (or ended the sweep): the champion is "
+                      "decided by the worker that finishes last")
+    elif outcome.champion is not None:
+        console.print(f"champion: {outcome.champion['reason']} on "
+                      f"{outcome.champion['metric']} (alias moved: "
+                      f"{outcome.champion['alias_moved']})")
+    console.print(f"MLflow parent run {outcome.parent_run_id}; study storage "
+                  f"{redact(storage or 'sqlite:///mlruns/optuna.db')}")
+
+
+@click.command()
+@click.option("--study", "study_name", help="Study name [default: the only one, or the newest].")
+@click.option("--storage", help=STORAGE_HELP)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write a CSV.")
+def leaderboard(study_name: str | None, storage: str | None, out: Path | None) -> None:
+    """Reprint a sweep's leaderboard: arch, batch, LR range, epochs, val MCC/F1/AUC, state."""
+    import optuna
+
+    from mcal_lightning.leaderboard import leaderboard as table_of
+    from mcal_lightning.study import default_storage, study_names
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = storage or default_storage()
+    names = study_names(optuna.storages.RDBStorage(url))
+    if not names:
+        raise click.ClickException(f"no study in {url}; run mcal sweep first")
+    name = study_name or names[-1]
+    if name not in names:
+        raise click.ClickException(f"no study '{name}'; the storage holds {names}")
+    table = table_of(optuna.load_study(study_name=name, storage=url))
+    print_frame(table, f"leaderboard of study '{name}'")
+    if out is not None:
+        table.to_csv(out, index=False)
+        console.print(f"wrote {out}")

@@ -1,0 +1,58 @@
+"""The sweep leaderboard: one row per trial, best first, from the study alone."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from mcal_lightning.study import SURPLUS
+
+COLUMNS = ["trial", "arch", "batch", "lr range", "epochs", "val mcc", "val f1", "val auc",
+           "state"]
+
+
+def lr_range(trial: FrozenTrial) -> str:
+    low, high = trial.user_attrs.get("lr_min"), trial.user_attrs.get("lr_max")
+    return "" if low is None or high is None else f"{low:.3g}..{high:.3g}"
+
+
+def epochs_run(trial: FrozenTrial) -> str:
+    """Epochs as configured; a pruned trial shows how many it ran."""
+    planned = trial.user_attrs.get("epochs", "")
+    if trial.state == TrialState.PRUNED and trial.intermediate_values:
+        return f"{max(trial.intermediate_values) + 1}/{planned}"
+    return str(planned)
+
+
+def metric(trial: FrozenTrial, name: str) -> float:
+    value = trial.user_attrs.get(f"val/{name}")
+    if value is None and name == "mcc" and trial.intermediate_values:
+        value = trial.intermediate_values[max(trial.intermediate_values)]  # the last report
+    return float("nan") if value is None else float(value)
+
+
+def row(trial: FrozenTrial) -> dict[str, object]:
+    return {"trial": trial.number, "arch": trial.user_attrs.get("arch", ""),
+            "batch": trial.user_attrs.get("batch_size", ""), "lr range": lr_range(trial),
+            "epochs": epochs_run(trial), "val mcc": metric(trial, "mcc"),
+            "val f1": metric(trial, "f1"), "val auc": metric(trial, "auroc"),
+            "state": trial.state.name}
+
+
+def objective_value(trial: FrozenTrial, maximize: bool) -> float:
+    if trial.state == TrialState.COMPLETE and trial.value is not None:
+        return trial.value if maximize else -trial.value
+    return -math.inf
+
+
+def leaderboard(study: optuna.Study) -> pd.DataFrame:
+    """Completed trials by objective value (best first), then pruned, failed and running."""
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    order = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.RUNNING: 2,
+             TrialState.WAITING: 3, TrialState.FAIL: 4}
+    trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS)]
+    trials.sort(key=lambda t: (order[t.state], -objective_value(t, maximize), t.number))
+    return pd.DataFrame([row(t) for t in trials], columns=COLUMNS)
