@@ -14,20 +14,20 @@ $(BIN)/mcal: pyproject.toml constraints.txt
 	$(BIN)/mcal --version
 	touch $@
 
-# phantom -> index -> filter table -> cache -> train (MLflow run) -> registry -> predict
+# The main job: phantom -> preprocess (index + cache) -> quickstart sweep, whose end moves the
+# registry's champion alias -> predict held-out files with the champion -> how to browse it all.
+# The study is named after the cache's data fingerprint: running the demo again resumes it.
 demo: $(BIN)/mcal
 	$(BIN)/mcal phantom --out $(DEMO)/data --patients 120 --scale 0.25 --seed 7 --corrupt 5
-	$(BIN)/mcal index --data $(DEMO)/data
-	$(BIN)/mcal filters --data $(DEMO)/data --cache $(DEMO)/cache --sample 48
 	$(BIN)/mcal preprocess --data $(DEMO)/data --cache $(DEMO)/cache --size 64
-	$(BIN)/mcal train --cache $(DEMO)/cache --arch resnet34 --weights none --epochs 4 \
-		--batch-size 32 --experiment mcal-demo --run-name demo-resnet34
-	$(BIN)/mcal register --run latest --experiment mcal-demo --alias champion
+	$(BIN)/mcal sweep sweeps/quickstart.yaml --cache $(DEMO)/cache \
+		--study quickstart-$$(basename $$(cat $(DEMO)/cache/LATEST))
 	$(BIN)/mcal predict --model models:/mcal-calc@champion --out $(DEMO)/predictions.csv \
 		$$(awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$$i] = i; next} \
 		$$col["split"] == "test" && n++ < 6 {print "$(DEMO)/data/" $$col["crop_path"]}' \
-		$(DEMO)/data/mcal_index/index.csv)
-	@echo "Browse the runs: make ui  (MLflow UI on http://127.0.0.1:5000)"
+		$(DEMO)/cache/$$(cat $(DEMO)/cache/LATEST)/index.csv)
+	@echo "Browse the runs, the sweep and the registry: make ui  (MLflow UI on http://127.0.0.1:5000)"
+	@echo "Reprint the leaderboard: $(BIN)/mcal leaderboard"
 
 ui: $(BIN)/mcal
 	$(BIN)/mlflow ui --workers 1 --host 127.0.0.1 --port 5000 \
@@ -42,6 +42,7 @@ bench: $(BIN)/mcal
 	$(BIN)/python bench/p2_preprocess_throughput.py
 	$(BIN)/python bench/p3_loader.py
 	$(BIN)/python bench/p4_gpu_throughput.py
+	$(BIN)/python bench/p5_sweep_efficiency.py
 
 clean-demo:
 	rm -rf $(DEMO)

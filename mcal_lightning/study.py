@@ -46,7 +46,7 @@ def redact(url: str) -> str:
 
 def make_sampler(sweep: Sweep) -> optuna.samplers.BaseSampler:
     """TPE or random; a grid's points are enqueued trials, so any sampler serves it."""
-    options = {k: v for k, v in sweep.sampler.items() if k not in ("type", "points")}
+    options = {k: v for k, v in sweep.sampler.items() if k not in ("type", "points", "enqueue")}
     if sweep.sampler["type"] == "tpe":
         return optuna.samplers.TPESampler(**options)
     return optuna.samplers.RandomSampler(seed=options.get("seed"))
@@ -107,6 +107,8 @@ def open_study(sweep: Sweep, storage: RDBStorage, name: str) -> tuple[optuna.Stu
     if sweep.sampler["type"] == "grid":
         for point in sweep.grid_points():
             study.enqueue_trial(point, user_attrs={GRID_POINT: True}, skip_if_exists=True)
+    for point in sweep.sampler.get("enqueue", []):  # tried first, then the sampler takes over
+        study.enqueue_trial(point, skip_if_exists=True)
     return study, True
 
 

@@ -13,10 +13,13 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import lightning.pytorch as pl
 import mlflow
 import optuna
+from lightning.pytorch.trainer.states import TrainerFn
 from mlflow import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 from optuna_integration import PyTorchLightningPruningCallback
@@ -37,9 +40,11 @@ from mcal_lightning.study import (
 )
 from mcal_lightning.sweep_config import LR_RANGE, Param, Sweep
 from mcal_lightning.tracking import experiment_id, use_tracking
+from preprocessing.cache import resolve_dataset
 
 log = logging.getLogger(__name__)
 RUN_ID = "mlflow_run_id"  # trial user attr
+DATA = "data_fingerprint"  # study user attr: the cache dataset it was run on
 SHOWN = ("arch", "batch_size", "lr_min", "lr_max", "epochs")  # resolved settings, per trial
 VAL_METRICS = ("mcc", "f1", "auroc", "accuracy", "loss")
 
@@ -85,6 +90,18 @@ def mark_stale(study: optuna.Study, trial: FrozenTrial) -> None:
                                   "(killed or lost); the trial is retried as a new one.")
 
 
+class FitPruning(PyTorchLightningPruningCallback):
+    """optuna-integration's pruning callback, deaf outside fit.
+
+    train() validates the best checkpoint again after fit; without this the pruner would see
+    that extra report as one more epoch, and could prune a trial that had finished.
+    """
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.state.fn == TrainerFn.FITTING:
+            super().on_validation_end(trainer, pl_module)
+
+
 class Objective:
     """One trial: a child MLflow run, a training run with pruning, the val metric back."""
 
@@ -115,7 +132,7 @@ class Objective:
     def train(self, trial: optuna.Trial, config: Any, run_id: str) -> float:
         from mcal_lightning.train import train
 
-        pruning = PyTorchLightningPruningCallback(trial, monitor=self.sweep.metric)
+        pruning = FitPruning(trial, monitor=self.sweep.metric)
         try:
             result = train(config, run_id=run_id, callbacks=[pruning])
         except optuna.TrialPruned as exc:
@@ -223,13 +240,31 @@ def take_trials(study: optuna.Study, objective: Objective, budget: int | None,
                        gc_after_trial=True, callbacks=[free_memory])
 
 
+class StudyMismatch(ValueError):
+    """An existing study of that name was run on other data."""
+
+
+def check_data(study: optuna.Study, created: bool, fingerprint: str) -> None:
+    """A study belongs to one cache dataset: a resumed study must see the same one."""
+    if created:
+        study.set_user_attr(DATA, fingerprint)
+        return
+    recorded = study.user_attrs.get(DATA)
+    if recorded and recorded != fingerprint:
+        raise StudyMismatch(
+            f"study '{study.study_name}' was run on cache dataset {recorded}, this cache holds "
+            f"{fingerprint}; resume it on the same cache or pass --study NEW_NAME")
+
+
 def run_sweep(sweep: Sweep, storage_url: str | None = None, study_name: str | None = None,
               n_trials: int | None = None, end: bool = True) -> SweepOutcome:
     """Run (or resume) the sweep's study; end it here when this process sees the last trial."""
     use_tracking()
+    fingerprint = resolve_dataset(Path(sweep.data["cache"])).name  # fails early without a cache
     url = storage_url or default_storage()
     storage = make_storage(url, sweep, on_stale=mark_stale)
     study, created = open_study(sweep, storage, study_name or sweep.study)
+    check_data(study, created, fingerprint)
     warn_if_changed(sweep, study)
     parent = parent_run(sweep, study, created, url)
     budget = n_trials or sweep.trial_budget()

@@ -20,7 +20,8 @@ TOP_KEYS = {"study", "experiment", "objective", "sampler", "pruner", "n_trials",
             "space", "data", "train", "heartbeat", "register"}
 DATA_KEYS = {"cache", "val_fraction", "seed", "folds", "fold", "balance", "augment",
              "num_workers"}
-SAMPLERS = {"tpe": {"seed", "n_startup_trials"}, "random": {"seed"}, "grid": {"seed", "points"}}
+SAMPLERS = {"tpe": {"seed", "n_startup_trials", "enqueue"}, "random": {"seed", "enqueue"},
+            "grid": {"seed", "points"}}
 PRUNERS = {"median": {"n_startup_trials", "n_warmup_steps"},
            "hyperband": {"min_resource", "max_resource", "reduction_factor"}, "none": set()}
 PARAM_TYPES = {"categorical": {"choices"}, "int": {"low", "high", "step", "log"},
@@ -208,7 +209,8 @@ def parse_choice_block(value: Any, key: str, kinds: dict[str, set[str]]) -> dict
         raise fail(f"{key}.type", f"expected one of {sorted(kinds)}, got {kind!r}")
     check_known({k: v for k, v in block.items() if k != "type"}, kinds[kind], key)
     for name, number in block.items():
-        if name not in ("type", "points") and not (name == "max_resource" and number == "auto"):
+        if name not in ("type", "points", "enqueue") and \
+                not (name == "max_resource" and number == "auto"):
             expect_number(number, f"{key}.{name}", integer=True)
     return dict(block)
 
@@ -237,6 +239,22 @@ def check_grid(sweep: Sweep) -> None:
         if frozen in seen:
             raise fail(f"sampler.points[{i}]", "listed twice")
         seen.add(frozen)
+
+
+def check_enqueued(sweep: Sweep) -> None:
+    """sampler.enqueue: settings to try first (each may fix only some searched keys)."""
+    listed = sweep.sampler.get("enqueue")
+    if listed is None:
+        return
+    if not isinstance(listed, list) or not listed:
+        raise fail("sampler.enqueue", f"expected a non-empty list of settings, got {listed!r}")
+    for i, point in enumerate(listed):
+        point = expect_mapping(point, f"sampler.enqueue[{i}]")
+        for name, value in point.items():
+            if name not in sweep.space:
+                raise fail(f"sampler.enqueue[{i}].{name}", "not a searched setting")
+            if not sweep.space[name].contains(value):
+                raise fail(f"sampler.enqueue[{i}].{name}", f"{value!r} is outside the space")
 
 
 def check_settings(values: dict[str, Any], key: str, known: set[str]) -> dict[str, Any]:
@@ -303,6 +321,7 @@ def sweep_from_dict(raw: Any, path: Path) -> Sweep:
         raise fail(f"train.{clash[0]}", "also searched in space; set it in one place only")
     if not sweep.data.get("cache"):
         raise fail("data.cache", "missing; the preprocessed cache to train on (mcal preprocess)")
+    check_enqueued(sweep)
     if sweep.sampler["type"] == "grid":
         check_grid(sweep)
     elif n_trials is None and timeout is None:

@@ -15,7 +15,8 @@ from tests.mcal_lightning.sweeps_support import FAST, child_runs, client, sweep_
 @pytest.fixture(scope="module")
 def tiny_sweep(workdir: Path):
     path = sweep_file(workdir, "tiny", n_trials=3,
-                      sampler={"type": "tpe", "seed": 3, "n_startup_trials": 2},
+                      sampler={"type": "tpe", "seed": 3, "n_startup_trials": 2,
+                               "enqueue": [{"arch": "alexnet", "epochs": 2}]},
                       pruner={"type": "median", "n_startup_trials": 1, "n_warmup_steps": 0},
                       space={"arch": {"type": "categorical", "choices": ["resnet34", "alexnet"]},
                              "lr_max": {"type": "float", "low": 1e-3, "high": 1e-2,
@@ -31,6 +32,7 @@ def test_tiny_sweep_study_and_mlflow_agree(workdir, tiny_sweep):
     runs = {int(r.data.tags["optuna.trial"]): r for r in child_runs(workdir,
                                                                     tiny_sweep.parent_run_id)}
     assert sorted(runs) == [t.number for t in study.trials]
+    assert (study.trials[0].params["arch"], study.trials[0].params["epochs"]) == ("alexnet", 2)
     for trial in finished:
         run = runs[trial.number]
         assert run.info.run_id == trial.user_attrs[RUN_ID]
@@ -118,3 +120,9 @@ def test_a_pruned_trial_is_tagged_pruned_with_a_note(workdir):
     run = client(workdir).get_run(trial.user_attrs[RUN_ID])
     assert run.data.tags["optuna.state"] == "PRUNED" and run.info.status == "FINISHED"
     assert "Pruned by" in run.data.tags["mlflow.note.content"]
+
+
+def test_pruner_hears_one_report_per_fitted_epoch(tiny_sweep):
+    for trial in tiny_sweep.study.trials:
+        if trial.state == TrialState.COMPLETE:
+            assert sorted(trial.intermediate_values) == list(range(trial.user_attrs["epochs"]))

@@ -43,6 +43,7 @@ def test_quickstart_searches_all_four_backbones_on_cpu_sizes():
     sweep = load_sweep(SWEEPS / "quickstart.yaml")
     assert set(sweep.space["arch"].choices) == {"resnet50", "resnet34", "vgg16", "alexnet"}
     assert sweep.train["weights"] == "none" and sweep.trial_budget() == 8
+    assert {p["arch"] for p in sweep.sampler["enqueue"]} == set(sweep.space["arch"].choices)
 
 
 def test_paper_grid_is_the_papers_24_tests():
@@ -85,6 +86,8 @@ def test_grid_without_points_is_the_product_of_choices(tmp_path):
     ("train.arch", "resnet50", "train.arch: also searched"),
     ("train.colour", 1, "train.colour: unknown key"),
     ("data.cache", "", "data.cache: missing"),
+    ("sampler", {"type": "tpe", "enqueue": [{"arch": "vgg11"}]},
+     "sampler.enqueue[0].arch: 'vgg11' is outside"),
 ])
 def test_bad_sweep_files_name_the_key(tmp_path, key: str, value: object, named: str):
     with pytest.raises(SweepFileError, match=named.replace("[", r"\[")):

@@ -1,0 +1,63 @@
+import optuna
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from mcal.cli import main
+from mcal_lightning.sweep import StudyMismatch, check_data
+
+
+@pytest.mark.parametrize("command", ["sweep", "leaderboard"])
+def test_sweep_commands_have_help(command: str):
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_bad_sweep_file_is_a_clear_error_naming_the_key(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"n_trials": 2, "data": {"cache": "c"},
+                                    "space": {"epochs": {"type": "int", "low": "one",
+                                                         "high": 3}}}))
+    result = CliRunner().invoke(main, ["sweep", str(path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "space.epochs.low: expected an integer" in result.output
+
+
+def test_sweep_without_a_cache_says_how_to_make_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"n_trials": 1, "data": {"cache": str(tmp_path / "none")},
+                                    "space": {"arch": {"type": "categorical",
+                                                       "choices": ["alexnet"]}}}))
+    result = CliRunner().invoke(main, ["sweep", str(path)])
+    assert result.exit_code == 1 and "mcal preprocess" in result.output
+
+
+def test_leaderboard_reprints_a_study(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    for number, mcc in enumerate((0.2, 0.5)):
+        trial = study.ask()
+        trial.suggest_categorical("arch", ["alexnet", "vgg16"])
+        for key, value in {"arch": "vgg16", "batch_size": 32, "lr_min": 2e-6, "lr_max": 1e-3,
+                           "epochs": 15 + number, "val/mcc": mcc, "val/f1": 0.6,
+                           "val/auroc": 0.7}.items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, mcc)
+    result = CliRunner().invoke(main, ["leaderboard", "--storage", storage,
+                                       "--out", str(tmp_path / "lb.csv")])
+    assert result.exit_code == 0, result.output
+    assert "2e-06..0.001" in result.output and "COMPLETE" in result.output
+    lines = (tmp_path / "lb.csv").read_text().splitlines()
+    assert lines[1].startswith("1,vgg16,32") and lines[2].startswith("0,")  # best first
+    missing = CliRunner().invoke(main, ["leaderboard", "--storage", storage, "--study", "x"])
+    assert missing.exit_code == 1 and "no study 'x'" in missing.output
+
+
+def test_a_study_refuses_another_cache(tmp_path):
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path}/o.db")
+    check_data(study, True, "aaaa")
+    check_data(study, False, "aaaa")
+    with pytest.raises(StudyMismatch, match="--study NEW_NAME"):
+        check_data(study, False, "bbbb")
