@@ -38,7 +38,7 @@ from mcal_lightning.study import (
     redact,
     sweep_hash,
 )
-from mcal_lightning.sweep_config import LR_RANGE, Param, Sweep
+from mcal_lightning.sweep_config import Param, Sweep
 from mcal_lightning.tracking import experiment_id, use_tracking
 from preprocessing.cache import resolve_dataset
 
@@ -195,9 +195,8 @@ def parent_run(sweep: Sweep, study: optuna.Study, created: bool, storage_url: st
 def describe_space(sweep: Sweep) -> dict[str, str]:
     out = {}
     for name, p in sweep.space.items():
-        if p.type == "categorical":
-            out[name] = ",".join(map(str, p.choices)) if name != LR_RANGE else \
-                " | ".join(map(str, p.choices))
+        if p.type == "categorical":  # " | ": an lr_range choice holds a comma itself
+            out[name] = " | ".join(map(str, p.choices))
         else:
             out[name] = f"{p.type} [{p.low}, {p.high}]" + (" log" if p.log else "")
     return out

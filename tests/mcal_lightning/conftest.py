@@ -11,7 +11,7 @@ from preprocessing.pipeline import PreprocessConfig
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory):
-    """A tiny 64 px phantom cache; the working directory (and so ./mlruns) is the folder."""
+    """A tiny 64 px phantom cache (one per test module); the working directory, so ./mlruns."""
     root = tmp_path_factory.mktemp("sweep")
     generate_phantom(root / "data", patients=28, seed=5, scale=0.08, workers=1, progress=False)
     index = build_index(root / "data", progress=False)

@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pytest
 from mlflow import MlflowClient
@@ -10,27 +9,15 @@ from mlflow import MlflowClient
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.registry import predict_files, register
 from mcal_lightning.train import train
-from preprocessing.cache import build_cache
-from preprocessing.index import build_index
-from preprocessing.phantom import generate_phantom
-from preprocessing.pipeline import PreprocessConfig
 
 
 @pytest.fixture(scope="module")
-def tracked_run(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("run")
-    generate_phantom(root / "data", patients=28, seed=5, scale=0.08, workers=1, progress=False)
-    index = build_index(root / "data", progress=False)
-    build_cache(index, root / "cache", PreprocessConfig(size=64), workers=1, progress=False)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)  # the default local store ./mlruns lands in the temporary folder
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        config = TrainConfig(cache=str(root / "cache"), arch="resnet34", weights="none",
-                             epochs=2, freeze_epochs=1, batch_size=16, num_workers=0,
-                             top_losses=4, experiment="test")
-        result = train(config)
-        yield root, result
-        mlflow.set_tracking_uri(None)
+def tracked_run(workdir: Path):
+    """A 2-epoch run on the tiny cache; ./mlruns is the temporary folder's."""
+    config = TrainConfig(cache=str(workdir / "cache"), arch="resnet34", weights="none",
+                         epochs=2, freeze_epochs=1, batch_size=16, num_workers=0,
+                         top_losses=4, experiment="test")
+    return workdir, train(config)
 
 
 def test_run_holds_metrics_params_and_artifacts(tracked_run):
