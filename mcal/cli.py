@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mcal import __version__
+from mcal.commands_audit import audit
 from mcal.commands_data import filters, index, phantom, preprocess
 from mcal.commands_sweep import leaderboard, sweep
 from mcal.commands_train import lr_find, predict, register, train
@@ -21,7 +22,7 @@ def main() -> None:
 
 
 for command in (phantom, index, filters, preprocess, train, lr_find, register, predict, sweep,
-                leaderboard):
+                leaderboard, audit):
     main.add_command(command)
 
 

@@ -29,6 +29,7 @@ def sweep(sweep_file: Path, storage: str | None, study_name: str | None, n_trial
     """
     from mcal_lightning.backbones import WeightsUnavailable
     from mcal_lightning.leaderboard import leaderboard
+    from mcal_lightning.splits import LeakageError
     from mcal_lightning.study import redact
     from mcal_lightning.sweep import StudyMismatch, run_sweep, trial_states
     from mcal_lightning.sweep_config import SweepFileError, load_sweep
@@ -43,7 +44,7 @@ def sweep(sweep_file: Path, storage: str | None, study_name: str | None, n_trial
                   f"{plan.direction} {plan.metric}")
     try:
         outcome = run_sweep(plan, storage, study_name, n_trials)
-    except (WeightsUnavailable, FileNotFoundError, StudyMismatch) as exc:
+    except (WeightsUnavailable, FileNotFoundError, StudyMismatch, LeakageError) as exc:
         raise click.ClickException(str(exc)) from exc
     study = outcome.study
     states = ", ".join(f"{n} {state}" for state, n in trial_states(study).items())

@@ -63,16 +63,33 @@ def config_from(config_file: Path | None, lr_range: str | None, **options: Any) 
 @click.option("--lr-find", is_flag=True, default=None, help="Run the LR finder first; use its "
                                                             "suggestion as lr_max.")
 @click.option("--run-name", help="MLflow run name.")
+@click.option("--folds", type=click.IntRange(2), help="Grouped k-fold cross-validation of the "
+              "official train split: K runs under one parent, metrics as mean ± sd.")
+@click.option("--fold", type=click.IntRange(0), help="Train only this fold of --folds.")
 def train(config_file: Path | None, lr_range: str | None, **options: Any) -> None:
-    """Train one model on a cache; one MLflow run with metrics, plots and the model."""
+    """Train one model on a cache; one MLflow run with metrics, plots and the model.
+
+    With --folds K: K models, one per patient-grouped fold, under one parent run.
+    """
     from mcal_lightning.backbones import WeightsUnavailable
+    from mcal_lightning.crossval import cross_validate, fold_report, is_cross_validation
+    from mcal_lightning.splits import LeakageError
     from mcal_lightning.tracking import tracking_uri
     from mcal_lightning.train import train as run_training
 
     config = config_from(config_file, lr_range, **options)
+    if config.fold is not None and config.folds is None:
+        raise click.BadParameter("--fold needs --folds", param_hint="--fold")
     try:
-        run_id = run_training(config).run_id
-    except (WeightsUnavailable, FileNotFoundError) as exc:
+        if is_cross_validation(config):
+            result = cross_validate(config)
+            run_id = result.run_id
+            for stage in ("val", "test") if config.evaluate_test else ("val",):
+                print_frame(fold_report(result, stage), f"{stage} metrics, {config.folds} folds")
+            console.print(f"best fold: {result.best_fold} (its model is the parent run's model)")
+        else:
+            run_id = run_training(config).run_id
+    except (WeightsUnavailable, FileNotFoundError, LeakageError) as exc:
         raise click.ClickException(str(exc)) from exc
     console.print(f"run {run_id} in experiment '{config.experiment}' at {tracking_uri()}")
     console.print(f"register it: mcal register --run {run_id} --alias champion")
@@ -121,7 +138,19 @@ def register(run_id: str, alias: str, experiment: str) -> None:
 @click.option("--model", "model_uri", default="models:/mcal-calc@champion", show_default=True)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write a CSV.")
-def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None) -> None:
+@click.option("--cam", "cam_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write a Grad-CAM overlay PNG of each readable file into this folder.")
+@click.option("--evaluate", is_flag=True, help="Score the predictions against labels (a parent "
+              "folder benign/ or malignant/, or --labels): metrics with patient-bootstrap 95% CIs.")
+@click.option("--labels", "labels_csv", type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), help="With --evaluate: CSV of file,label[,patient_id].")
+@click.option("--patient-pattern", help="With --evaluate: regex finding the patient id in a file "
+                                        "name (its group 'patient', or group 1).")
+@click.option("--metrics-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --evaluate: the metrics JSON [default: beside --out, NAME_metrics.json].")
+def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
+            cam_dir: Path | None, evaluate: bool, labels_csv: Path | None,
+            patient_pattern: str | None, metrics_out: Path | None) -> None:
     """P(malignant) for ROI files or folders (DICOM, PNG, JPEG, PGM) with a registered model."""
     from mlflow.exceptions import MlflowException
 
@@ -136,3 +165,13 @@ def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None) -> None:
     if out is not None:
         table.to_csv(out, index=False)
         console.print(f"wrote {out}")
+    if evaluate:
+        from mcal.predict_evaluation import metrics_path, report_evaluation
+
+        report_evaluation(table, paths, labels_csv, patient_pattern,
+                          metrics_path(out, metrics_out))
+    if cam_dir is not None:
+        from mcal_lightning.cam_predict import write_cam_files
+
+        written = write_cam_files(model_uri, paths, cam_dir)
+        console.print(f"wrote {len(written)} Grad-CAM overlays to {cam_dir}")

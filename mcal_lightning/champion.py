@@ -26,6 +26,7 @@ from mcal_lightning.module import CalcClassifier, trainer_precision
 from mcal_lightning.pyfunc import load_model, preprocess_config
 from mcal_lightning.tracking import REGISTERED_MODEL, model_uri
 from mcal_lightning.train import log_stage_artifacts, make_datamodule
+from mcal_lightning.uncertainty import log_bootstrap, log_calibration, stage_bootstrap
 from preprocessing.cache import resolve_dataset
 from preprocessing.pipeline import PreprocessConfig
 
@@ -41,6 +42,7 @@ class Scored:
     version: str | None
     value: float
     metrics: dict[str, float]
+    intervals: dict[str, Any] | None = None  # patient-bootstrap 95% CIs (BootstrapResult.as_dict)
 
 
 def load_scorable(model_uri: str) -> tuple[CalcClassifier, PreprocessConfig]:
@@ -66,6 +68,11 @@ def test_metrics(module: CalcClassifier, datamodule: CacheDataModule,
     return {name: float(value) for name, value in found.items() if name != "confmat"}
 
 
+def logged_temperature(run_id: str) -> float:
+    """The calibration temperature the run's training fitted on val (1 if it logged none)."""
+    return float(MlflowClient().get_run(run_id).data.metrics.get("temperature", 1.0))
+
+
 def current_champion(name: str) -> Any | None:
     try:
         return MlflowClient().get_model_version_by_alias(name, ALIAS)
@@ -85,7 +92,8 @@ def score_champion(version: Any, datamodule: CacheDataModule, config: TrainConfi
         return (f"the champion (version {version.version}) expects preprocessing {preprocess}, "
                 f"the sweep's cache holds {expected}: no common test split")
     metrics = test_metrics(module, datamodule, config)
-    return Scored(version.run_id, version.version, metrics[metric], metrics)
+    intervals = stage_bootstrap(module, datamodule.table, "test", config.seed).as_dict()
+    return Scored(version.run_id, version.version, metrics[metric], metrics, intervals)
 
 
 def decide(challenger: Scored, champion: Scored | str | None, maximize: bool) -> tuple[bool, str]:
@@ -106,16 +114,19 @@ def crown(best_run_id: str, config: TrainConfig, metric: str, maximize: bool,
     uri = model_uri(best_run_id)
     module, _ = load_scorable(uri)
     challenger_metrics = test_metrics(module, datamodule, config)
+    challenger_ci = stage_bootstrap(module, datamodule.table, "test", config.seed)
     with mlflow.start_run(run_id=best_run_id):
         mlflow.log_metrics({f"test/{k}": v for k, v in challenger_metrics.items()})
         images = np.load(resolve_dataset(Path(config.cache)) / "rois.npy", mmap_mode="r")
         log_stage_artifacts(module, "test", images, config.top_losses)
+        log_bootstrap(challenger_ci, "test")
+        log_calibration(module, "test", logged_temperature(best_run_id))
     holder = current_champion(name)
     champion = None if holder is None else score_champion(
         holder, datamodule, config, cache_preprocess(config.cache), test_metric)
     version = mlflow.register_model(uri, name).version
     challenger = Scored(best_run_id, str(version), challenger_metrics[test_metric],
-                        challenger_metrics)
+                        challenger_metrics, challenger_ci.as_dict())
     moved, reason = decide(challenger, champion, maximize)
     client = MlflowClient()
     if moved:
@@ -125,6 +136,7 @@ def crown(best_run_id: str, config: TrainConfig, metric: str, maximize: bool,
     with mlflow.start_run(run_id=parent_run_id):
         mlflow.log_dict(record, "champion/comparison.json")
         mlflow.log_metrics({f"best_test/{k}": v for k, v in challenger_metrics.items()})
+        mlflow.log_metrics(challenger_ci.as_metrics("best_test/"))
         mlflow.set_tags({"champion.moved": str(moved), "champion.reason": reason,
                          "champion.version": version if moved else
                          (holder.version if holder else "")})
@@ -141,7 +153,7 @@ def comparison_record(challenger: Scored, champion: Scored | str | None, moved: 
         if scored is None or isinstance(scored, str):
             return scored
         return {"run_id": scored.run_id, "version": scored.version, "value": scored.value,
-                "metrics": scored.metrics}
+                "metrics": scored.metrics, "ci_95": scored.intervals}
 
     return {"metric": f"test/{metric}", "test_split": split, "challenger": side(challenger),
             "champion": side(champion), "alias_moved": moved, "reason": reason}

@@ -34,7 +34,9 @@ class TrainConfig:
     precision: str = "auto"  # bf16-mixed on a GPU that has it, else 32-true
     lr_find: bool = False
     top_losses: int = 16
+    cam_samples: int = 8  # Grad-CAM grid of random test ROIs (0 = off); top losses too
     limit_train_batches: float = 1.0
+    audit: str = "fail"  # leakage audit before training: "fail", "warn" or "off"
     evaluate_test: bool = True  # sweeps choose on val and test only the best trial
     log_model: bool = True
     experiment: str = "mcal"

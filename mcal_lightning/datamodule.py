@@ -265,12 +265,16 @@ class CacheDataModule(L.LightningDataModule):
         self.max_value = int(np.iinfo(cached.images.dtype).max)
         self.image_size = int(cached.images.shape[-1])
         rows = self.split_rows(cached.table)
-        assert_no_patient_overlap(cached.table, allow_ungrouped=self.allow_ungrouped, **rows)
+        self.guard(cached.table, rows)
         self.mean, self.std = unit_mean_std(cached.images, rows["train"], self.max_value)
         self.pos_weight = self.train_pos_weight(rows["train"]) if self.balance == "weights" else 1.0
         store = ImageStore(cached.path / "rois.npy", self.in_memory)
         self.rows = rows
         self.datasets = {name: self.make_dataset(store, name) for name in SPLITS}
+
+    def guard(self, table: pd.DataFrame, rows: dict[str, np.ndarray]) -> None:
+        """Refuse a patient on two sides (splits.LeakageError)."""
+        assert_no_patient_overlap(table, allow_ungrouped=self.allow_ungrouped, **rows)
 
     def labels_of(self, rows: np.ndarray) -> np.ndarray:
         return self.table.set_index("row").loc[rows, "label"].to_numpy(dtype=np.float32)

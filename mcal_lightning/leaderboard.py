@@ -10,8 +10,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mcal_lightning.study import SURPLUS
 
-COLUMNS = ["trial", "arch", "batch", "lr range", "epochs", "val mcc", "val f1", "val auc",
-           "state"]
+COLUMNS = ["trial", "arch", "batch", "lr range", "epochs", "val mcc", "val mcc 95% ci", "val f1",
+           "val auc", "state"]
 
 
 def lr_range(trial: FrozenTrial) -> str:
@@ -34,12 +34,21 @@ def metric(trial: FrozenTrial, name: str) -> float:
     return float("nan") if value is None else float(value)
 
 
+def interval(trial: FrozenTrial, name: str) -> str:
+    """The patient-bootstrap 95% CI recorded for the trial, as "0.41..0.66"; "" if none."""
+    low = trial.user_attrs.get(f"val/{name}_ci_low")
+    high = trial.user_attrs.get(f"val/{name}_ci_high")
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return ""
+    return f"{low:.2f}..{high:.2f}"
+
+
 def row(trial: FrozenTrial) -> dict[str, object]:
     return {"trial": trial.number, "arch": trial.user_attrs.get("arch", ""),
             "batch": trial.user_attrs.get("batch_size", ""), "lr range": lr_range(trial),
             "epochs": epochs_run(trial), "val mcc": metric(trial, "mcc"),
-            "val f1": metric(trial, "f1"), "val auc": metric(trial, "auroc"),
-            "state": trial.state.name}
+            "val mcc 95% ci": interval(trial, "mcc"), "val f1": metric(trial, "f1"),
+            "val auc": metric(trial, "auroc"), "state": trial.state.name}
 
 
 def objective_value(trial: FrozenTrial, maximize: bool) -> float:

@@ -78,7 +78,7 @@ class CalcClassifier(pl.LightningModule):
     The fine-tuning arguments are TwoStageFinetuning's.
 
     Per-sample outputs of the last val/test epoch stay in ``last_outputs[stage]``
-    ("probs", "labels", "losses", "indices"; CPU tensors) and the metric values in
+    ("probs", "logits", "labels", "losses", "indices"; CPU tensors) and the metric values in
     ``last_metrics[stage]`` (floats, plus "confmat" [[TN, FP], [FN, TP]]).
     """
 
@@ -133,7 +133,7 @@ class CalcClassifier(pl.LightningModule):
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=len(labels), sync_dist=True)
         if stage in KEPT_STAGES:
-            self.keep_batch(stage, probs, labels, losses.detach(), indices)
+            self.keep_batch(stage, logits.detach().float(), labels, losses.detach(), indices)
         return loss
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
@@ -150,12 +150,14 @@ class CalcClassifier(pl.LightningModule):
         images, _, _ = unpack_batch(batch)
         return torch.sigmoid(self(images).float())
 
-    def keep_batch(self, stage: str, probs: Tensor, labels: Tensor, losses: Tensor,
+    def keep_batch(self, stage: str, logits: Tensor, labels: Tensor, losses: Tensor,
                    indices: Tensor | None) -> None:
         if indices is None:  # position in the (unshuffled) evaluation loader instead
             start = sum(len(kept["labels"]) for kept in self.batch_outputs[stage])
             indices = torch.arange(start, start + len(labels))
-        kept = {"probs": probs, "labels": labels, "losses": losses.float(), "indices": indices}
+        # logits as well: probabilities saturate in float32, and calibration rescales logits
+        kept = {"probs": torch.sigmoid(logits), "logits": logits, "labels": labels,
+                "losses": losses.float(), "indices": indices}
         self.batch_outputs[stage].append({k: v.detach().cpu() for k, v in kept.items()})
 
     def publish_epoch(self, stage: str) -> None:

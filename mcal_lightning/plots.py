@@ -79,3 +79,21 @@ def top_losses_figure(images: np.ndarray, labels: np.ndarray, probs: np.ndarray,
     fig.suptitle("top losses: prediction/actual, loss/p(malignant)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def fold_metrics_figure(table: Any, metrics: tuple[str, ...], title: str) -> Figure:
+    """Each metric's per-fold values as dots over a bar of their mean, whiskers ± 1 sd."""
+    shown = [name for name in metrics if name in table]
+    fig, ax = plt.subplots(figsize=(1.1 * len(shown) + 2, 3.6))
+    x = np.arange(len(shown))
+    means, sds = table[shown].mean(), table[shown].std(ddof=1).fillna(0)
+    ax.bar(x, means, yerr=sds, color="#9ecae1", capsize=4, label="mean ± sd")
+    for fold, values in table[shown].iterrows():
+        ax.scatter(x, values, s=14, zorder=3, label=f"fold {fold}")
+    ax.set_xticks(x, shown)
+    ax.set_ylim(min(0.0, float(table[shown].min().min())) - 0.05, 1.05)
+    ax.axhline(0, color="grey", linewidth=0.6)
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="lower right", ncol=2)
+    fig.tight_layout()
+    return fig

@@ -3,15 +3,18 @@
 The logged model is an MLflow pyfunc that takes raw images and applies its recorded preprocessing.
 
 Artifacts: the Lightning checkpoint (``checkpoint.ckpt``, which can be trained further with
-``CalcClassifier.load_from_checkpoint``) and the preprocessing config of the cache it learned from.
+``CalcClassifier.load_from_checkpoint``), the preprocessing config of the cache it learned from
+and ``calibration.json`` ({"temperature": T}, fitted on val; models logged without it use T = 1).
 Input: a DataFrame with an ``image`` column holding file bytes (DICOM, PNG, JPEG, PGM) or 2-D
-arrays. Output: p_malignant, label (1 = malignant) and error (empty when the row worked).
+arrays. Output: p_malignant = sigmoid(logit / T), label (1 = malignant) and error (empty when the
+row worked).
 """
 
 from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -84,13 +87,28 @@ def load_model(model_uri: str) -> Any:
         return mlflow.pyfunc.load_model(model_uri)
 
 
-def log_pyfunc(checkpoint: Path, preprocess: dict[str, Any], name: str = "model") -> Any:
-    """Log the pyfunc into the active run; returns MLflow's ModelInfo."""
+def temperature_of(artifacts: Mapping[str, str]) -> float:
+    """The recorded calibration temperature; 1 (no rescaling) for models logged without one."""
+    if "calibration" not in artifacts:
+        return 1.0
+    return float(json.loads(Path(artifacts["calibration"]).read_text())["temperature"])
+
+
+def log_pyfunc(checkpoint: Path, preprocess: dict[str, Any], name: str = "model",
+               temperature: float | None = None) -> Any:
+    """Log the pyfunc into the active run; returns MLflow's ModelInfo.
+
+    temperature: the calibration T to record with the model (None records none: T = 1).
+    """
     with mlflow.utils.file_utils.TempDir() as tmp:
         config_path = Path(tmp.path("preprocess.json"))
         config_path.write_text(json.dumps(preprocess, indent=2))
+        artifacts = {"checkpoint": str(checkpoint), "preprocess": str(config_path)}
+        if temperature is not None:
+            calibration = Path(tmp.path("calibration.json"))
+            calibration.write_text(json.dumps({"temperature": temperature, "fitted_on": "val"}))
+            artifacts["calibration"] = str(calibration)
         return mlflow.pyfunc.log_model(
             name=name, python_model=str(Path(__file__).with_name("pyfunc_model.py")),
-            signature=SIGNATURE,
-            artifacts={"checkpoint": str(checkpoint), "preprocess": str(config_path)},
+            signature=SIGNATURE, artifacts=artifacts,
         )

@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mcal_lightning.pyfunc import THRESHOLD, as_image, preprocess_config, rows_of
+from mcal_lightning.pyfunc import (
+    THRESHOLD,
+    as_image,
+    preprocess_config,
+    rows_of,
+    temperature_of,
+)
 from preprocessing.images import UnreadableImage
 from preprocessing.pipeline import process_roi
 
@@ -21,7 +27,7 @@ BATCH = 64
 
 
 class CalcPyfunc(mlflow.pyfunc.PythonModel):
-    """Raw ROI images in; p_malignant, label and a per-row error out."""
+    """Raw ROI images in; calibrated p_malignant, label and a per-row error out."""
 
     def load_context(self, context: Any) -> None:
         from mcal_lightning.module import CalcClassifier
@@ -31,6 +37,7 @@ class CalcPyfunc(mlflow.pyfunc.PythonModel):
         self.module = CalcClassifier.load_from_checkpoint(context.artifacts["checkpoint"],
                                                           map_location="cpu")
         self.module.eval()
+        self.temperature = temperature_of(context.artifacts)
 
     def prepared(self, value: Any) -> np.ndarray:
         return process_roi(as_image(value), self.preprocess)
@@ -61,7 +68,8 @@ class CalcPyfunc(mlflow.pyfunc.PythonModel):
         for start in range(0, len(arrays), BATCH):  # bounded memory for large requests
             unit = np.stack(arrays[start : start + BATCH]).astype(np.float32) / scale
             logits = self.module(torch.from_numpy(unit)[:, None])
-            probs.append(torch.sigmoid(logits.float()).numpy().astype(float))
+            calibrated = logits.float() / self.temperature
+            probs.append(torch.sigmoid(calibrated).numpy().astype(float))
         return np.concatenate(probs)
 
 

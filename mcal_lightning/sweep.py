@@ -130,11 +130,9 @@ class Objective:
         return self.train(trial, config, run_id)
 
     def train(self, trial: optuna.Trial, config: Any, run_id: str) -> float:
-        from mcal_lightning.train import train
-
         pruning = FitPruning(trial, monitor=self.sweep.metric)
         try:
-            result = train(config, run_id=run_id, callbacks=[pruning])
+            result = fit_trial(config, run_id, pruning)
         except optuna.TrialPruned as exc:
             last = reported_values(trial)
             set_state(run_id, "PRUNED", f"Pruned by the {self.sweep.pruner['type']} pruner: "
@@ -143,12 +141,29 @@ class Objective:
         except Exception as exc:
             set_state(run_id, "FAIL", f"Trial failed: {type(exc).__name__}: {exc}")
             raise
+        from mcal_lightning.uncertainty import interval_attrs
+
         metrics = result.metrics("val")
         for name in VAL_METRICS:
             if name in metrics:
                 trial.set_user_attr(f"val/{name}", metrics[name])
+        for name, value in interval_attrs(result, "val", ("mcc",)).items():
+            trial.set_user_attr(name, value)  # the leaderboard's 95% CI of val MCC
         set_state(run_id, "COMPLETE")
         return metrics[self.sweep.metric.removeprefix("val/")]
+
+
+def fit_trial(config: Any, run_id: str, pruning: pl.Callback) -> Any:
+    """One training run, or with data.folds (and no fold) the mean over every fold.
+
+    Under cross-validation the pruner follows fold 0's curve; the objective is the fold mean.
+    """
+    from mcal_lightning.crossval import cross_validate, is_cross_validation
+    from mcal_lightning.train import train
+
+    if is_cross_validation(config):
+        return cross_validate(config, run_id=run_id, first_fold_callbacks=[pruning])
+    return train(config, run_id=run_id, callbacks=[pruning])
 
 
 def reported_values(trial: optuna.Trial) -> dict[int, float]:
@@ -239,6 +254,15 @@ def take_trials(study: optuna.Study, objective: Objective, budget: int | None,
                        gc_after_trial=True, callbacks=[free_memory])
 
 
+def audit_data(sweep: Sweep) -> None:
+    """The leakage audit once before any trial: a leaky split would fail every trial alike."""
+    from mcal_lightning.audit_run import audit_datamodule
+    from mcal_lightning.train import make_datamodule
+
+    config = sweep.train_config({})
+    audit_datamodule(make_datamodule(config), config.audit)
+
+
 class StudyMismatch(ValueError):
     """An existing study of that name was run on other data."""
 
@@ -260,6 +284,7 @@ def run_sweep(sweep: Sweep, storage_url: str | None = None, study_name: str | No
     """Run (or resume) the sweep's study; end it here when this process sees the last trial."""
     use_tracking()
     fingerprint = resolve_dataset(Path(sweep.data["cache"])).name  # fails early without a cache
+    audit_data(sweep)
     url = storage_url or default_storage()
     storage = make_storage(url, sweep, on_stale=mark_stale)
     study, created = open_study(sweep, storage, study_name or sweep.study)

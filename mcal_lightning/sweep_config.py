@@ -19,7 +19,7 @@ from mcal_lightning.config import TrainConfig, field_names
 TOP_KEYS = {"study", "experiment", "objective", "sampler", "pruner", "n_trials", "timeout",
             "space", "data", "train", "heartbeat", "register"}
 DATA_KEYS = {"cache", "val_fraction", "seed", "folds", "fold", "balance", "augment",
-             "num_workers"}
+             "num_workers", "audit"}
 SAMPLERS = {"tpe": {"seed", "n_startup_trials", "enqueue"}, "random": {"seed", "enqueue"},
             "grid": {"seed", "points"}}
 PRUNERS = {"median": {"n_startup_trials", "n_warmup_steps"},

@@ -14,7 +14,9 @@ import numpy as np
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 
+from mcal_lightning.audit_run import audit_datamodule, log_audit
 from mcal_lightning.backbones import build_network
+from mcal_lightning.cam_artifacts import log_cam_artifacts
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.datamodule import CacheDataModule
 from mcal_lightning.module import CalcClassifier, trainer_precision
@@ -32,6 +34,7 @@ from mcal_lightning.tracking import (
     run_params,
     tracking_uri,
 )
+from mcal_lightning.uncertainty import Uncertainty, log_uncertainty
 from preprocessing.cache import resolve_dataset
 
 MONITOR = "val/mcc"
@@ -42,6 +45,7 @@ class TrainResult:
     run_id: str
     module: CalcClassifier  # with the best checkpoint's weights and its val/test outputs
     datamodule: CacheDataModule
+    uncertainty: Uncertainty | None = None  # temperature and bootstrap CIs by stage
 
     def metrics(self, stage: str) -> dict[str, float]:
         """The best checkpoint's scalar metrics on a split ("val", or "test" when evaluated)."""
@@ -120,15 +124,18 @@ def log_stage_artifacts(module: CalcClassifier, stage: str, images: np.ndarray,
 
 
 def train(config: TrainConfig, run_id: str | None = None,
-          callbacks: list[pl.Callback] | None = None) -> TrainResult:
+          callbacks: list[pl.Callback] | None = None,
+          datamodule: CacheDataModule | None = None) -> TrainResult:
     """Fit, test on the official test split, log everything and the model.
 
     run_id: an MLflow run to log into (a sweep's trial run) instead of a new one. callbacks:
-    extra Lightning callbacks (a sweep's pruning callback). ``config.evaluate_test=False`` skips
-    the test split, ``config.log_model=False`` the model.
+    extra Lightning callbacks (a sweep's pruning callback). datamodule: a set-up DataModule to
+    use instead of ``make_datamodule(config)`` (the paper replay's).
+    ``config.evaluate_test=False`` skips the test split, ``config.log_model=False`` the model.
     """
     pl.seed_everything(config.seed, workers=True, verbose=False)
-    datamodule = make_datamodule(config)
+    datamodule = datamodule or make_datamodule(config)
+    audit = audit_datamodule(datamodule, config.audit)  # before a run exists: "fail" trains nothing
     experiment_id(config.experiment)  # created first, so its artifacts go to ./mlruns/NAME
     logger = MLFlowLogger(experiment_name=config.experiment, run_name=config.run_name,
                           tracking_uri=tracking_uri(), log_model=False, run_id=run_id)
@@ -155,13 +162,18 @@ def train(config: TrainConfig, run_id: str | None = None,
         with mlflow.start_run(run_id=logger.run_id):
             dataset = resolve_dataset(Path(config.cache))
             images = np.load(dataset / "rois.npy", mmap_mode="r")
+            log_audit(audit, images)
             for stage in stages:
                 log_stage_artifacts(module, stage, images, config.top_losses)
+            uncertainty = log_uncertainty(module, datamodule.table, stages, config.seed)
+            if config.evaluate_test:
+                log_cam_artifacts(module, images, module.last_outputs["test"], config.top_losses,
+                                  config.cam_samples, config.seed)
             if lr_plot is not None:
                 log_figure(lr_plot, "plots/lr_finder.png")
                 mlflow.log_metric("lr_find_suggestion", config.lr_max)
             if config.log_model:
                 preprocess = json.loads((dataset.parents[1] / "config.json").read_text())
-                info = log_pyfunc(Path(best), preprocess)
+                info = log_pyfunc(Path(best), preprocess, temperature=uncertainty.temperature)
                 mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
-    return TrainResult(logger.run_id, module, datamodule)
+    return TrainResult(logger.run_id, module, datamodule, uncertainty)

@@ -1,0 +1,55 @@
+"""``mcal predict --evaluate``: score the predictions against labels, print and save the metrics."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+
+from mcal.report import console, print_frame
+
+
+def metrics_path(out: Path | None, metrics_out: Path | None) -> Path | None:
+    """--metrics-out, else --out's sibling NAME_metrics.json, else None (print only)."""
+    if metrics_out is not None:
+        return metrics_out
+    return None if out is None else out.with_name(f"{out.stem}_metrics.json")
+
+
+def evaluate_table(table: pd.DataFrame, paths: Iterable[Path], labels_csv: Path | None,
+                   patient_pattern: str | None) -> dict[str, Any]:
+    """The evaluation record; the library's warnings are printed, its errors made CLI errors."""
+    from mcal_lightning.evaluate_files import attach_truth, evaluate_predictions
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            truth, source = attach_truth(table, paths, labels_csv, patient_pattern)
+            evaluation = evaluate_predictions(truth, source)
+        except (ValueError, OSError, KeyError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    for warning in caught:
+        console.print(f"[yellow]warning:[/yellow] {warning.message}")
+    return evaluation
+
+
+def report_evaluation(table: pd.DataFrame, paths: Iterable[Path], labels_csv: Path | None,
+                      patient_pattern: str | None, out: Path | None) -> None:
+    """Print the metrics with patient-bootstrap 95% CIs; write them to ``out`` when given."""
+    from mcal_lightning.evaluate_files import metrics_frame
+
+    evaluation = evaluate_table(table, paths, labels_csv, patient_pattern)
+    print_frame(metrics_frame(evaluation), f"metrics on {evaluation['n_rois']} files")
+    console.print(f"95% CIs: {evaluation['n_used']}/{evaluation['n_resamples']} resamples of "
+                  f"{evaluation['n_patients']} patients (ids from {evaluation['patients_from']})")
+    console.print(f"ECE {evaluation['ece']:.4f}, Brier score {evaluation['brier']:.4f}; "
+                  f"skipped {evaluation['skipped']['no_label']} files without a label, "
+                  f"{evaluation['skipped']['no_prediction']} without a prediction")
+    if out is not None:
+        out.write_text(json.dumps(evaluation, indent=2))
+        console.print(f"wrote {out}")

@@ -1,0 +1,112 @@
+"""``mcal predict --evaluate``: labels from folders or a CSV, patients, CIs printed and saved.
+
+The model is replaced by a fixed table of probabilities (the logged model's own predictions are
+tested in tests/mcal_lightning); the file discovery is the real one.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from sklearn.metrics import matthews_corrcoef, roc_auc_score
+
+from mcal.cli import main
+from mcal_lightning import registry
+
+# file name -> P(malignant); names carry the patient as P<number>_
+PROBS = {f"P{p}_{view}.png": prob for p, view, prob in [
+    (1, "CC", 0.9), (1, "MLO", 0.8), (2, "CC", 0.3), (2, "MLO", 0.6), (3, "CC", 0.7),
+    (4, "CC", 0.2), (4, "MLO", 0.1), (5, "CC", 0.4), (6, "CC", 0.55), (6, "MLO", 0.35),
+]}
+MALIGNANT = {"P1_CC.png", "P1_MLO.png", "P3_CC.png", "P6_CC.png", "P6_MLO.png"}
+
+
+def fake_predict_files(model_uri: str, paths, chunk: int = 64) -> pd.DataFrame:
+    files = registry.image_paths(paths)
+    probs = [PROBS[f.name] for f in files]
+    return pd.DataFrame({"file": [str(f) for f in files], "p_malignant": probs,
+                         "label": ["malignant" if p >= 0.5 else "benign" for p in probs],
+                         "error": ""})
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    monkeypatch.setattr(registry, "predict_files", fake_predict_files)
+
+
+def class_folders(root: Path) -> Path:
+    """Files under Benign/ and malignant/ (folder names in any case)."""
+    for name in PROBS:
+        folder = root / ("malignant" if name in MALIGNANT else "Benign")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"")
+    return root
+
+
+def expected(names: list[str]) -> tuple[float, float]:
+    labels = [int(n in MALIGNANT) for n in names]
+    probs = [PROBS[n] for n in names]
+    return roc_auc_score(labels, probs), matthews_corrcoef(labels, np.array(probs) > 0.5)
+
+
+def test_labels_from_folders_patients_from_pattern(fake_model, tmp_path):
+    data = class_folders(tmp_path / "rois")
+    out = tmp_path / "predictions.csv"
+    result = CliRunner().invoke(main, ["predict", "--model", "runs:/x/model", str(data),
+                                       "--out", str(out), "--evaluate",
+                                       "--patient-pattern", r"(P\d+)_"])
+    assert result.exit_code == 0, result.output
+    assert "95% ci" in result.output and "own patient" not in result.output
+    record = json.loads((tmp_path / "predictions_metrics.json").read_text())
+    assert (record["n_rois"], record["n_patients"]) == (10, 6)
+    assert record["patients_from"] == "--patient-pattern"
+    auroc, mcc = expected(list(PROBS))
+    assert record["metrics"]["auroc"]["point"] == pytest.approx(auroc)
+    assert record["metrics"]["mcc"]["point"] == pytest.approx(mcc)
+    low, high = record["metrics"]["auroc"]["low"], record["metrics"]["auroc"]["high"]
+    assert low <= auroc <= high
+    assert 0 <= record["ece"] <= 1 and 0 <= record["brier"] <= 1
+
+
+def test_labels_and_patients_from_a_csv(fake_model, tmp_path):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    kept = [n for n in PROBS if not n.startswith("P5")]  # P5 is not in the CSV: no label
+    for name in PROBS:
+        (flat / name).write_bytes(b"")
+    labels = pd.DataFrame({"file": kept,
+                           "label": ["malignant" if n in MALIGNANT else "0" for n in kept],
+                           "patient_id": [n.split("_")[0] for n in kept]})
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    metrics_out = tmp_path / "m.json"
+    result = CliRunner().invoke(main, ["predict", "--model", "runs:/x/model", str(flat),
+                                       "--evaluate", "--labels", str(tmp_path / "labels.csv"),
+                                       "--metrics-out", str(metrics_out)])
+    assert result.exit_code == 0, result.output
+    record = json.loads(metrics_out.read_text())
+    assert (record["n_rois"], record["n_patients"]) == (9, 5)
+    assert record["skipped"]["no_label"] == 1 and record["patients_from"] == "labels CSV"
+    assert record["metrics"]["auroc"]["point"] == pytest.approx(expected(kept)[0])
+
+
+def test_without_patient_ids_each_file_is_a_patient_and_a_warning_says_so(fake_model, tmp_path):
+    data = class_folders(tmp_path / "rois")
+    metrics_out = tmp_path / "m.json"
+    result = CliRunner().invoke(main, ["predict", "--model", "runs:/x/model", str(data),
+                                       "--evaluate", "--metrics-out", str(metrics_out)])
+    assert result.exit_code == 0, result.output
+    assert "warning" in result.output and "own patient" in result.output
+    assert json.loads(metrics_out.read_text())["n_patients"] == 10
+
+
+def test_evaluate_without_any_label_is_a_clear_error(fake_model, tmp_path):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "P1_CC.png").write_bytes(b"")
+    result = CliRunner().invoke(main, ["predict", "--model", "runs:/x/model", str(flat),
+                                       "--evaluate"])
+    assert result.exit_code == 1 and "no file has both" in result.output
+    assert "Traceback" not in result.output
