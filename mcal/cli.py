@@ -7,6 +7,7 @@ import click
 from mcal import __version__
 from mcal.commands_audit import audit
 from mcal.commands_data import filters, index, phantom, preprocess
+from mcal.commands_eval import replay_paper
 from mcal.commands_sweep import leaderboard, sweep
 from mcal.commands_train import lr_find, predict, register, train
 
@@ -22,7 +23,7 @@ def main() -> None:
 
 
 for command in (phantom, index, filters, preprocess, train, lr_find, register, predict, sweep,
-                leaderboard, audit):
+                leaderboard, replay_paper, audit):
     main.add_command(command)
 
 
