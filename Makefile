@@ -14,12 +14,13 @@ $(BIN)/mcal: pyproject.toml constraints.txt
 	$(BIN)/mcal --version
 	touch $@
 
-# The main job: phantom -> preprocess (index + cache) -> quickstart sweep, whose end moves the
+# The main job: phantom -> preprocess (index + cache) -> leakage audit of the splits -> quickstart sweep, whose end moves the
 # registry's champion alias -> predict held-out files with the champion -> how to browse it all.
 # The study is named after the cache's data fingerprint: running the demo again resumes it.
 demo: $(BIN)/mcal
 	$(BIN)/mcal phantom --out $(DEMO)/data --patients 120 --scale 0.25 --seed 7 --corrupt 5
 	$(BIN)/mcal preprocess --data $(DEMO)/data --cache $(DEMO)/cache --size 64
+	$(BIN)/mcal audit --cache $(DEMO)/cache --out $(DEMO)/audit
 	$(BIN)/mcal sweep sweeps/quickstart.yaml --cache $(DEMO)/cache \
 		--study quickstart-$$(basename $$(cat $(DEMO)/cache/LATEST))
 	$(BIN)/mcal predict --model models:/mcal-calc@champion --out $(DEMO)/predictions.csv \

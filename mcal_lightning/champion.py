@@ -20,6 +20,7 @@ import numpy as np
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from mcal_lightning.cam_artifacts import log_cam_artifacts
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.datamodule import CacheDataModule
 from mcal_lightning.module import CalcClassifier, trainer_precision
@@ -119,6 +120,8 @@ def crown(best_run_id: str, config: TrainConfig, metric: str, maximize: bool,
         mlflow.log_metrics({f"test/{k}": v for k, v in challenger_metrics.items()})
         images = np.load(resolve_dataset(Path(config.cache)) / "rois.npy", mmap_mode="r")
         log_stage_artifacts(module, "test", images, config.top_losses)
+        log_cam_artifacts(module, images, module.last_outputs["test"], config.top_losses,
+                          config.cam_samples, config.seed)
         log_bootstrap(challenger_ci, "test")
         log_calibration(module, "test", logged_temperature(best_run_id))
     holder = current_champion(name)

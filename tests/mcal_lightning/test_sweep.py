@@ -59,6 +59,9 @@ def test_sweep_end_logs_leaderboard_plots_and_champion(workdir, tiny_sweep):
     assert champion.run_id == best.user_attrs[RUN_ID]
     best_run = client(workdir).get_run(best.user_attrs[RUN_ID])
     assert best_run.data.metrics["test/mcc"] == pytest.approx(record["challenger"]["value"])
+    best_plots = {a.path for a in client(workdir).list_artifacts(best.user_attrs[RUN_ID], "plots")}
+    assert {"plots/test_top_losses.png", "plots/test_gradcam_top_losses.png",
+            "plots/test_gradcam_sample.png"} <= best_plots
 
 
 def test_alias_moves_only_when_the_challenger_wins_on_the_same_split(workdir, tiny_sweep):
