@@ -63,6 +63,9 @@ def replay_paper(config_file: Path | None, lr_range: str | None, **options: Any)
                 f"paper vs honest protocol ({scale['arch']}, {scale['epochs']} epochs, "
                 f"{scale['image_px']} px, {scale['weights']} init; {scale['patients']} patients, "
                 f"{scale['rois']} ROIs, {scale['paper_items']} rotated copies)")
+    if replay.memoriser is not None:
+        print_frame(replay.memoriser.reset_index(), "the same two splits, scored by a pure "
+                    "memoriser (1-nearest-neighbour on pixels, no training): what the split leaks")
     reference = ", ".join(f"{name} {value:.4f}" for name, value in replay.honest_val.items())
     console.print(f"honest protocol on its patient-grouped val split (reference): {reference}")
     console.print(f"parent run {replay.parent_run_id} in experiment '{config.experiment}' at "

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
 from mcal_lightning.config import TrainConfig
+from mcal_lightning.memoriser import all_turns, memoriser_scores
 from mcal_lightning.paper_protocol import PaperProtocolDataModule
 from mcal_lightning.replay_report import INFLATION, METRICS, comparison_table, log_comparison
 from mcal_lightning.tracking import experiment_id, use_tracking
@@ -52,6 +54,7 @@ class Replay:
     run_ids: dict[str, str]  # "paper" / "honest" -> child run id
     honest_val: dict[str, float]  # (b) on its patient-grouped val split, for reference
     scale: dict[str, Any]  # what was trained on: patients, ROIs, items, arch, epochs, px, init
+    memoriser: pd.DataFrame | None = None  # 1-NN on pixels under both splits: the leak itself
 
 
 def paper_datamodule(config: TrainConfig) -> PaperProtocolDataModule:
@@ -125,7 +128,8 @@ def replay_paper(config: TrainConfig) -> Replay:
         raise
     replay = Replay(parent_id, comparison(paper, honest),
                     {"paper": paper.run_id, "honest": honest.run_id},
-                    scores(honest, "val"), describe_scale(config, paper))
+                    scores(honest, "val"), describe_scale(config, paper),
+                    memoriser_comparison(paper, honest))
     log_parent(replay, paper.datamodule.fingerprint)
     return replay
 
@@ -133,6 +137,20 @@ def replay_paper(config: TrainConfig) -> Replay:
 def comparison(paper: TrainResult, honest: TrainResult) -> pd.DataFrame:
     """(a) on its random 20% ("test" there is that same val set), (b) on the official test."""
     return comparison_table(scores(paper, "test"), scores(honest, "test"))
+
+
+def memoriser_comparison(paper: TrainResult, honest: TrainResult) -> pd.DataFrame:
+    """The 1-NN memoriser under (a) (its train copies vs its 20%) and (b) (train vs test)."""
+    images = np.load(resolve_dataset(Path(paper.datamodule.cache)) / "rois.npy", mmap_mode="r")
+    leaky, fair = paper.datamodule, honest.datamodule
+    leaky_sides = [(leaky.rows[s], leaky.turns[s], leaky.labels_of(leaky.rows[s]))
+                   for s in ("train", "test")]
+    train_rows, train_turns = all_turns(fair.rows["train"])
+    test_rows = fair.rows["test"]
+    fair_sides = [(train_rows, train_turns, fair.labels_of(train_rows)),
+                  (test_rows, np.zeros(len(test_rows), np.int64), fair.labels_of(test_rows))]
+    return comparison_table(memoriser_scores(images, *leaky_sides),
+                            memoriser_scores(images, *fair_sides))
 
 
 def log_parent(replay: Replay, fingerprint: str) -> None:
@@ -152,3 +170,7 @@ def log_parent(replay: Replay, fingerprint: str) -> None:
                  f"{scale['image_px']} px, {scale['weights']} init, "
                  f"{scale['patients']} patients")
         log_comparison(replay.table, replay.honest_val, details, title)
+        if replay.memoriser is not None:
+            mlflow.log_text(replay.memoriser.to_csv(), "replay/memoriser.csv")
+            for metric, row in replay.memoriser.iterrows():
+                mlflow.log_metric(f"memoriser_inflation_points/{metric}", float(row[INFLATION]))

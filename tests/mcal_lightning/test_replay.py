@@ -61,7 +61,8 @@ def test_parent_holds_two_finished_children(replayed):
 def test_comparison_artifacts_match_the_child_runs(replayed, tmp_path: Path):
     client, parent_id, _ = replayed
     names = {a.path for a in client.list_artifacts(parent_id, "replay")}
-    assert names == {f"replay/comparison.{ext}" for ext in ("json", "csv", "png")}
+    assert names == {*(f"replay/comparison.{ext}" for ext in ("json", "csv", "png")),
+                     "replay/memoriser.csv"}
     record = json.loads(Path(client.download_artifacts(parent_id, "replay/comparison.json",
                                                        str(tmp_path))).read_text())
     runs = children(client, parent_id)
@@ -98,3 +99,16 @@ def test_table_is_printed_with_the_scale(replayed):
     assert INFLATION in output and "auroc" in output
     assert "resnet34, 1 epochs, 64 px, none init" in output
     assert "honest protocol on its patient-grouped val split" in output
+
+
+def test_the_memoriser_finds_the_leak_the_split_holds(replayed, tmp_path: Path):
+    client, parent_id, output = replayed
+    table = pd.read_csv(client.download_artifacts(parent_id, "replay/memoriser.csv",
+                                                  str(tmp_path)), index_col="metric")
+    assert table.at["accuracy", PAPER] == pytest.approx(1.0)  # every 20% copy has its twin
+    assert table.at["mcc", PAPER] == pytest.approx(1.0)
+    assert table.at["mcc", HONEST] < 0.5  # other patients: nothing to recall
+    metrics = client.get_run(parent_id).data.metrics
+    assert metrics["memoriser_inflation_points/accuracy"] == pytest.approx(
+        table.at["accuracy", INFLATION])
+    assert "pure memoriser" in output
