@@ -7,39 +7,14 @@ from typing import Any
 
 import click
 
-from mcal.commands_train import ARCHS, config_from
+from mcal.commands_train import config_from, train_options
 from mcal.report import console, print_frame
 
 REPLAY_EXPERIMENT = "replay"
 
 
-def replay_options(command: Any) -> Any:
-    """The training settings both protocols share; unset ones fall back to --config, defaults."""
-    options = [
-        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-                     help="YAML file of settings (keys as in TrainConfig)."),
-        click.option("--cache", type=click.Path(file_okay=False), help="Cache root or dataset."),
-        click.option("--arch", type=click.Choice(ARCHS), help="Backbone [default: resnet34]."),
-        click.option("--weights", help="imagenet (download), none (random init) or a local "
-                                       "torchvision checkpoint FILE [default: imagenet]."),
-        click.option("--epochs", type=click.IntRange(1), help="[default: 10]"),
-        click.option("--freeze-epochs", type=click.IntRange(0),
-                     help="Epochs training the head alone [default: 1]."),
-        click.option("--batch-size", type=click.IntRange(1), help="[default: 32]"),
-        click.option("--lr", "lr_range", help="lr_min,lr_max across layer groups [default: "
-                                              "2e-6,1e-3]."),
-        click.option("--seed", type=int, help="Seeds the weights and both splits [default: 0]."),
-        click.option("--num-workers", type=click.IntRange(0)),
-        click.option("--experiment", default=REPLAY_EXPERIMENT, show_default=True,
-                     help="MLflow experiment."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
 @click.command("replay-paper")
-@replay_options
+@train_options
 def replay_paper(config_file: Path | None, lr_range: str | None, **options: Any) -> None:
     """Train one model twice: the paper's leaky protocol and the honest one, side by side.
 
@@ -51,9 +26,11 @@ def replay_paper(config_file: Path | None, lr_range: str | None, **options: Any)
     from mcal_lightning.backbones import WeightsUnavailable
     from mcal_lightning.replay import replay_paper as run_replay
     from mcal_lightning.splits import LeakageError
-    from mcal_lightning.tracking import tracking_uri
+    from mcal_lightning.tracking import DEFAULT_EXPERIMENT, tracking_uri
 
     config = config_from(config_file, lr_range, **options)
+    if options.get("experiment") is None and config.experiment == DEFAULT_EXPERIMENT:
+        config.experiment = REPLAY_EXPERIMENT  # unless the command line or the file says
     try:
         replay = run_replay(config)
     except (WeightsUnavailable, FileNotFoundError, LeakageError, ValueError) as exc:
