@@ -7,14 +7,14 @@ from typing import Any
 
 import click
 
-from mcal.commands_train import config_from, train_options
+from mcal.commands_train import config_from, training_options
 from mcal.report import console, print_frame
 
 REPLAY_EXPERIMENT = "replay"
 
 
 @click.command("replay-paper")
-@train_options
+@training_options(REPLAY_EXPERIMENT)
 def replay_paper(config_file: Path | None, lr_range: str | None, **options: Any) -> None:
     """Train one model twice: the paper's leaky protocol and the honest one, side by side.
 

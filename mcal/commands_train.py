@@ -12,8 +12,13 @@ from mcal.report import console, print_frame
 ARCHS = ["resnet50", "resnet34", "vgg16", "alexnet"]
 
 
-def train_options(command: Any) -> Any:
-    """Options shared by train and lr-find; unset ones fall back to --config, then defaults."""
+def training_options(experiment: str = "mcal") -> Any:
+    """Options shared by train, lr-find and replay-paper; unset ones fall back to --config,
+    then defaults. ``experiment``: the default the help names."""
+    return lambda command: add_training_options(command, experiment)
+
+
+def add_training_options(command: Any, experiment: str) -> Any:
     options = [
         click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
                      help="YAML file of settings (keys as in TrainConfig)."),
@@ -30,11 +35,14 @@ def train_options(command: Any) -> Any:
         click.option("--balance", type=click.Choice(["weights", "sampler", "none"])),
         click.option("--seed", type=int),
         click.option("--num-workers", type=click.IntRange(0)),
-        click.option("--experiment", help="MLflow experiment [default: mcal]."),
+        click.option("--experiment", help=f"MLflow experiment [default: {experiment}]."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
+
+
+train_options = training_options()
 
 
 def parse_lr_range(text: str | None) -> dict[str, float]:
