@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import lightning.pytorch as pl
 import mlflow
@@ -154,7 +153,3 @@ def fold_report(result: CrossValResult, stage: str) -> pd.DataFrame:
                                                                    strict=True)]
     return report.rename_axis(stage).reset_index()
 
-
-def describe(result: CrossValResult) -> dict[str, Any]:
-    return {"parent_run": result.run_id, "best_fold": result.best_fold,
-            "fold_runs": [fold.run_id for fold in result.folds]}
