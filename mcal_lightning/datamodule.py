@@ -117,19 +117,23 @@ class CacheDataset(Dataset):
         batch = torch.empty((size, 1, *self.store.array.shape[1:]), dtype=dtype)
         return batch.share_memory_() if get_worker_info() is not None else batch
 
-    def _fill(self, rows: np.ndarray, target: np.ndarray) -> None:
-        """The rows' pixels, augmented when training, into target (B, S, S).
+    def _sources(self, positions: np.ndarray) -> list[np.ndarray]:
+        """The items' pixels as stored (memmap views: nothing is copied yet)."""
+        return [self.store.array[row] for row in self.rows[positions]]
+
+    def _fill(self, positions: np.ndarray, target: np.ndarray) -> None:
+        """The items' pixels, augmented when training, into target (B, S, S).
 
         Reads straight from the memmap's pages into the batch: no intermediate copy.
         """
-        sources = [self.store.array[row] for row in rows]
+        sources = self._sources(positions)
         if self.augmenter is None:
             for source, out in zip(sources, target, strict=True):
                 out[...] = source
         elif target.dtype == sources[0].dtype:
             self.augmenter.augment_batch(sources, target)
         else:
-            augmented = np.empty((len(rows), *sources[0].shape), sources[0].dtype)
+            augmented = np.empty((len(sources), *sources[0].shape), sources[0].dtype)
             self.augmenter.augment_batch(sources, augmented)
             target[...] = augmented
 
@@ -138,7 +142,7 @@ class CacheDataset(Dataset):
         positions = np.asarray(indices, dtype=np.int64)
         rows = self.rows[positions]
         images = self._empty_batch(len(rows))
-        self._fill(rows, images.numpy()[:, 0])
+        self._fill(positions, images.numpy()[:, 0])
         return images, torch.from_numpy(self.labels[positions]), torch.from_numpy(rows)
 
     def __getitem__(self, index: int) -> Batch:

@@ -17,11 +17,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from mcal_lightning.augment import Augmenter, make_augmenter
 from mcal_lightning.datamodule import (
-    Batch,
     CacheDataModule,
     CacheDataset,
     ImageStore,
@@ -46,25 +44,10 @@ class RotatedCacheDataset(CacheDataset):
         if self.turns.shape != self.rows.shape:
             raise ValueError("turns needs one quarter-turn count per row")
 
-    def _fill(self, rows: np.ndarray, target: np.ndarray,
-              turns: np.ndarray | None = None) -> None:
-        """The rows' pixels turned by ``turns`` (default none), then augmented when training."""
-        turns = np.zeros(len(rows), np.int64) if turns is None else turns
-        sources = [np.ascontiguousarray(np.rot90(self.store.array[row], k))
-                   for row, k in zip(rows, turns, strict=True)]
-        if self.augmenter is None:
-            for source, out in zip(sources, target, strict=True):
-                out[...] = source
-        else:  # the batch tensor has the cache's dtype, so the augmenter writes straight into it
-            self.augmenter.augment_batch(sources, target)
-
-    def __getitems__(self, indices: list[int]) -> Batch:
-        self._prepare_process()
-        positions = np.asarray(indices, dtype=np.int64)
-        rows = self.rows[positions]
-        images = self._empty_batch(len(rows))
-        self._fill(rows, images.numpy()[:, 0], self.turns[positions])
-        return images, torch.from_numpy(self.labels[positions]), torch.from_numpy(rows)
+    def _sources(self, positions: np.ndarray) -> list[np.ndarray]:
+        """Each item's ROI turned its k quarter turns (augmented after, when training)."""
+        return [np.ascontiguousarray(np.rot90(self.store.array[row], k))
+                for row, k in zip(self.rows[positions], self.turns[positions], strict=True)]
 
 
 def rotated_items(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
