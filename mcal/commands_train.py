@@ -162,11 +162,14 @@ def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
     """P(malignant) for ROI files or folders (DICOM, PNG, JPEG, PGM) with a registered model."""
     from mlflow.exceptions import MlflowException
 
-    from mcal_lightning.pyfunc import UnsupportedModel
+    from mcal_lightning.pyfunc import UnsupportedModel, load_model
     from mcal_lightning.registry import predict_files
+    from mcal_lightning.tracking import use_tracking
 
     try:
-        table = predict_files(model_uri, paths)
+        use_tracking()
+        model = load_model(model_uri) if cam_dir is not None else None  # loaded once for both
+        table = predict_files(model_uri, paths, model=model)
     except (UnsupportedModel, MlflowException) as exc:
         raise click.ClickException(str(exc)) from exc
     print_frame(table, f"predictions of {model_uri}")
@@ -179,7 +182,8 @@ def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
         report_evaluation(table, paths, labels_csv, patient_pattern,
                           metrics_path(out, metrics_out))
     if cam_dir is not None:
-        from mcal_lightning.cam_predict import write_cam_files
+        from mcal_lightning.cam_predict import write_cam_overlays
+        from mcal_lightning.registry import image_paths
 
-        written = write_cam_files(model_uri, paths, cam_dir)
+        written = write_cam_overlays(model, image_paths(paths), cam_dir)
         console.print(f"wrote {len(written)} Grad-CAM overlays to {cam_dir}")

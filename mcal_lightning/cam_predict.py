@@ -6,7 +6,7 @@ map explains the model's prediction for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,6 @@ import cv2
 import numpy as np
 
 from mcal_lightning.gradcam import as_cam_input, batches, cam_maps, overlay
-from mcal_lightning.pyfunc import load_model
-from mcal_lightning.registry import image_paths
-from mcal_lightning.tracking import use_tracking
 from preprocessing.images import UnreadableImage
 
 SUFFIX = "_gradcam.png"
@@ -76,8 +73,3 @@ def write_cam_overlays(model: Any, files: Sequence[Path], out_dir: Path) -> list
         written += write_chunk(pyfunc, files[chunk], names[chunk], out_dir)
     return written
 
-
-def write_cam_files(model_uri: str, paths: Iterable[Path], out_dir: Path) -> list[Path]:
-    """Overlays for files and the image files under folders, as ``predict_files`` lists them."""
-    use_tracking()
-    return write_cam_overlays(load_model(model_uri), image_paths(paths), out_dir)

@@ -76,13 +76,15 @@ def predict_chunk(model: Any, files: list[Path]) -> pd.DataFrame:
     return table
 
 
-def predict_files(model_uri: str, paths: Iterable[Path], chunk: int = 64) -> pd.DataFrame:
+def predict_files(model_uri: str, paths: Iterable[Path], chunk: int = 64,
+                  model: Any | None = None) -> pd.DataFrame:
     """One row per file: file, p_malignant, label (benign/malignant), error.
 
     Files are read and predicted a chunk at a time, so a large folder never sits in memory whole.
+    model: the pyfunc already loaded from model_uri (``pyfunc.load_model``), to load it once.
     """
     use_tracking()
-    model = load_model(model_uri)
+    model = model if model is not None else load_model(model_uri)
     files = image_paths(paths)
     starts = range(0, len(files), chunk)
     parts = [predict_chunk(model, files[i : i + chunk])

@@ -24,7 +24,7 @@ PROBS = {f"P{p}_{view}.png": prob for p, view, prob in [
 MALIGNANT = {"P1_CC.png", "P1_MLO.png", "P3_CC.png", "P6_CC.png", "P6_MLO.png"}
 
 
-def fake_predict_files(model_uri: str, paths, chunk: int = 64) -> pd.DataFrame:
+def fake_predict_files(model_uri: str, paths, chunk: int = 64, model=None) -> pd.DataFrame:
     files = registry.image_paths(paths)
     probs = [PROBS[f.name] for f in files]
     return pd.DataFrame({"file": [str(f) for f in files], "p_malignant": probs,
