@@ -13,6 +13,7 @@ row worked).
 from __future__ import annotations
 
 import json
+import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,9 +75,11 @@ def load_model(model_uri: str) -> Any:
     """mlflow.pyfunc.load_model without MLflow's note on predict's type hints (SIGNATURE rules).
 
     MLflow re-enables that warning inside its own code, so a filter cannot reach it; only the
-    function that shows warnings can.
+    function that shows warnings can. The artifacts are downloaded into a temporary folder that
+    is removed once the model is loaded (load_context reads them all): MLflow's own default
+    leaves a copy of the checkpoint in the temp dir on every load.
     """
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="mcal-model-") as tmp:
         show = warnings.showwarning
 
         def show_others(message: Any, *args: Any, **kwargs: Any) -> None:
@@ -84,7 +87,7 @@ def load_model(model_uri: str) -> Any:
                 show(message, *args, **kwargs)
 
         warnings.showwarning = show_others
-        return mlflow.pyfunc.load_model(model_uri)
+        return mlflow.pyfunc.load_model(model_uri, dst_path=tmp)
 
 
 def temperature_of(artifacts: Mapping[str, str]) -> float:

@@ -1,5 +1,6 @@
 """A real 2-epoch run on tiny phantom data, tracked in MLflow in a temporary folder."""
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 from mlflow import MlflowClient
 
 from mcal_lightning.config import TrainConfig
+from mcal_lightning.pyfunc import load_model
 from mcal_lightning.registry import predict_files, register
 from mcal_lightning.train import train
 
@@ -64,3 +66,15 @@ def test_bad_file_gets_an_error_row(tracked_run, monkeypatch, tmp_path: Path):
     assert "expected DICOM" in table["error"].tolist()[0]
     assert "cannot read" in table["error"].tolist()[2]
     assert np.isnan(table["p_malignant"][0])
+
+
+def test_loading_a_model_leaves_no_copy_in_the_temp_dir(tracked_run, monkeypatch, tmp_path: Path):
+    root, result = tracked_run
+    monkeypatch.chdir(root)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    model = load_model(f"runs:/{result.run_id}/model")
+    assert model.unwrap_python_model().module is not None
+    leftovers = [p for p in scratch.rglob("*") if p.is_file()]
+    assert not leftovers, f"a model load left {leftovers[:3]} behind"
