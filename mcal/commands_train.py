@@ -35,6 +35,8 @@ def add_training_options(command: Any, experiment: str) -> Any:
         click.option("--balance", type=click.Choice(["weights", "sampler", "none"])),
         click.option("--seed", type=int),
         click.option("--num-workers", type=click.IntRange(0)),
+        click.option("--devices", type=click.IntRange(1),
+                     help="GPUs for DDP during fit (spawned processes) [default: 1, no DDP]."),
         click.option("--experiment", help=f"MLflow experiment [default: {experiment}]."),
     ]
     for option in reversed(options):

@@ -61,8 +61,8 @@ def test_metrics(module: CalcClassifier, datamodule: CacheDataModule,
                  config: TrainConfig) -> dict[str, float]:
     """The module's metrics on the datamodule's test split (outputs kept on the module)."""
     precision = trainer_precision() if config.precision == "auto" else config.precision
-    trainer = pl.Trainer(accelerator=config.accelerator, precision=precision, logger=False,
-                         enable_checkpointing=False, enable_model_summary=False,
+    trainer = pl.Trainer(accelerator=config.accelerator, devices=1, precision=precision,
+                         logger=False, enable_checkpointing=False, enable_model_summary=False,
                          enable_progress_bar=False)
     trainer.test(module, datamodule=datamodule, verbose=False)
     found = module.last_metrics["test"]

@@ -31,6 +31,7 @@ class TrainConfig:
     augment: dict[str, Any] = field(default_factory=dict)
     num_workers: int | None = None
     accelerator: str = "auto"
+    devices: int = 1  # > 1: DDP across that many GPUs (or CPU processes) for the fit
     precision: str = "auto"  # bf16-mixed on a GPU that has it, else 32-true
     lr_find: bool = False
     top_losses: int = 16

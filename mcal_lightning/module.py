@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 
 from mcal_lightning.backbones import ClassifierNet, build_network
 from mcal_lightning.finetuning import (
@@ -97,6 +97,7 @@ class CalcClassifier(pl.LightningModule):
         self.train_metrics = binary_metrics("train/")
         self.val_metrics = binary_metrics("val/")
         self.test_metrics = binary_metrics("test/")
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
         self.channels_last = False
         self.last_outputs: dict[str, dict[str, Tensor]] = {}
         self.last_metrics: dict[str, dict[str, Any]] = {}
@@ -120,6 +121,9 @@ class CalcClassifier(pl.LightningModule):
     def metrics(self, stage: str) -> MetricCollection:
         return getattr(self, f"{stage}_metrics")
 
+    def mean_loss(self, stage: str) -> MeanMetric:
+        return getattr(self, f"{stage}_loss")
+
     def shared_step(self, batch: Batch, stage: str) -> Tensor:
         images, labels, indices = unpack_batch(batch)
         if labels is None:
@@ -130,8 +134,7 @@ class CalcClassifier(pl.LightningModule):
         loss = losses.mean()
         probs = torch.sigmoid(logits.detach().float())
         self.metrics(stage).update(probs, labels.long())
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=len(labels), sync_dist=True)
+        self.mean_loss(stage).update(losses.detach())
         if stage in KEPT_STAGES:
             self.keep_batch(stage, logits.detach().float(), labels, losses.detach(), indices)
         return loss
@@ -161,17 +164,26 @@ class CalcClassifier(pl.LightningModule):
         self.batch_outputs[stage].append({k: v.detach().cpu() for k, v in kept.items()})
 
     def publish_epoch(self, stage: str) -> None:
-        """Log the epoch's metrics and, for val/test, gather its per-sample outputs."""
-        metrics = self.metrics(stage)
+        """Log the epoch's metrics and, for val/test, gather its per-sample outputs.
+
+        Every cross-process reduction happens here, in the same order on every rank under DDP
+        (torchmetrics syncs on compute); what is logged is already reduced. Lightning's own
+        sync_dist would reduce lazily, and its progress bar, present on rank 0 alone, would start
+        that reduction out of step with the other ranks: a deadlock.
+        """
+        metrics, mean_loss = self.metrics(stage), self.mean_loss(stage)
         if any(metric.update_called for metric in metrics.values()):
             values = metrics.compute()
+            loss = mean_loss.compute()
             confmat = values.pop(f"{stage}/confmat")
             tn, fp, fn, tp = confmat.flatten().float()
             counts = {f"{stage}/tn": tn, f"{stage}/fp": fp, f"{stage}/fn": fn, f"{stage}/tp": tp}
-            self.log_dict({**values, **counts})
+            self.log(f"{stage}/loss", loss, prog_bar=True, sync_dist=False)
+            self.log_dict({**values, **counts}, sync_dist=False)
             scalars = {name.split("/", 1)[1]: value.item() for name, value in values.items()}
             self.last_metrics[stage] = {**scalars, "confmat": confmat.cpu()}
         metrics.reset()
+        mean_loss.reset()
         batches = self.batch_outputs.get(stage)
         if batches:
             self.last_outputs[stage] = {key: torch.cat([kept[key] for kept in batches])

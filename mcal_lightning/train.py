@@ -73,14 +73,35 @@ def make_module(config: TrainConfig, datamodule: CacheDataModule) -> CalcClassif
     )
 
 
+def distribution(devices: int) -> dict[str, Any]:
+    """One device, or DDP over ``devices`` processes that Lightning spawns.
+
+    Spawning, rather than Lightning's default of re-running the command line once per rank,
+    keeps the run (and a sweep's Optuna trial) in this process: only the fit is distributed.
+    """
+    if devices == 1:
+        return {"devices": 1}
+    return {"devices": devices, "strategy": "ddp_spawn"}
+
+
 def make_trainer(config: TrainConfig, logger: MLFlowLogger | bool,
-                 callbacks: list[pl.Callback], workdir: Path) -> pl.Trainer:
+                 callbacks: list[pl.Callback], workdir: Path, devices: int = 1) -> pl.Trainer:
     precision = trainer_precision() if config.precision == "auto" else config.precision
     return pl.Trainer(
         max_epochs=config.epochs, accelerator=config.accelerator, precision=precision,
         logger=logger, callbacks=callbacks, default_root_dir=workdir, log_every_n_steps=1,
         limit_train_batches=config.limit_train_batches, deterministic=False,
+        **distribution(devices),
     )
+
+
+def raise_decisions_taken_in_workers(callbacks: list[pl.Callback]) -> None:
+    """Under DDP, optuna-integration's pruning callback records its decision in the study from
+    the worker processes; ``check_pruned`` raises it here (it does nothing outside DDP)."""
+    for callback in callbacks:
+        check = getattr(callback, "check_pruned", None)
+        if check is not None:
+            check()
 
 
 def find_lr(config: TrainConfig, datamodule: CacheDataModule, workdir: Path) -> tuple[Any, float]:
@@ -147,11 +168,15 @@ def train(config: TrainConfig, run_id: str | None = None,
         checkpoint = ModelCheckpoint(dirpath=workdir / "ckpt", filename="best", monitor=MONITOR,
                                      mode="max", save_top_k=1, save_last=False)
         module = make_module(config, datamodule)
-        trainer = make_trainer(config, logger, [checkpoint, *(callbacks or [])], workdir)
+        extra = list(callbacks or [])
+        trainer = make_trainer(config, logger, [checkpoint, *extra], workdir, config.devices)
         logger.log_hyperparams(run_params(config.as_dict(), datamodule.fingerprint))
         logger.log_hyperparams({f"data.{k}": v for k, v in datamodule.describe().items()})
         trainer.fit(module, datamodule=datamodule)
+        raise_decisions_taken_in_workers(extra)
         best = checkpoint.best_model_path or None
+        if config.devices > 1:  # evaluate in this process, on one device: exact val/test sets
+            trainer = make_trainer(config, logger, [checkpoint], workdir)
         trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)
         stages = ("val", "test") if config.evaluate_test else ("val",)
         if config.evaluate_test:
