@@ -72,12 +72,13 @@ def model_uri(run_id: str) -> str:
 
 
 def git_commit() -> str:
+    """The checkout's commit; else MCAL_GIT_COMMIT (set by the Docker image, which has no .git)."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                              check=True, cwd=Path(__file__).parent)
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("MCAL_GIT_COMMIT") or "unknown"
 
 
 def package_versions() -> dict[str, str]:

@@ -3,6 +3,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from mcal_lightning import tracking
 from mcal_lightning.tracking import experiment_id, flatten, tracking_uri, use_tracking
 
 
@@ -34,3 +35,14 @@ def test_a_user_uri_wins(tmp_path: Path, monkeypatch):
 
 def test_flatten_nested_config():
     assert flatten({"a": 1, "augment": {"hflip_p": 0.5}}) == {"a": "1", "augment.hflip_p": "0.5"}
+
+
+def test_git_commit_falls_back_to_the_image_variable(monkeypatch):
+    def no_git(*args, **kwargs):
+        raise OSError("git: not found")
+
+    monkeypatch.setattr(tracking.subprocess, "run", no_git)
+    monkeypatch.setenv("MCAL_GIT_COMMIT", "abc123")
+    assert tracking.git_commit() == "abc123"
+    monkeypatch.delenv("MCAL_GIT_COMMIT")
+    assert tracking.git_commit() == "unknown"
