@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DEMO   ?= demo
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: demo test ui bench clean-demo
+.PHONY: demo test ui dashboard bench clean-demo
 
 $(BIN)/mcal: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,11 +28,15 @@ demo: $(BIN)/mcal
 		$$col["split"] == "test" && n++ < 6 {print "$(DEMO)/data/" $$col["crop_path"]}' \
 		$(DEMO)/cache/$$(cat $(DEMO)/cache/LATEST)/index.csv)
 	@echo "Browse the runs, the sweep and the registry: make ui  (MLflow UI on http://127.0.0.1:5000)"
+	@echo "Watch or replay the study: make dashboard  (optuna-dashboard on http://127.0.0.1:8080)"
 	@echo "Reprint the leaderboard: $(BIN)/mcal leaderboard"
 
+# The MLflow UI on the local store (./mlruns), and optuna-dashboard on the sweeps' studies.
 ui: $(BIN)/mcal
-	$(BIN)/mlflow ui --workers 1 --host 127.0.0.1 --port 5000 \
-		--backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root ./mlruns
+	$(BIN)/mcal ui
+
+dashboard: $(BIN)/mcal
+	$(BIN)/mcal dashboard
 
 test: $(BIN)/mcal
 	$(BIN)/ruff check .

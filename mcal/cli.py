@@ -10,6 +10,7 @@ from mcal.commands_data import filters, index, phantom, preprocess
 from mcal.commands_eval import replay_paper
 from mcal.commands_sweep import leaderboard, sweep
 from mcal.commands_train import lr_find, predict, register, train
+from mcal.commands_ui import dashboard, ui
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,7 +24,7 @@ def main() -> None:
 
 
 for command in (phantom, index, filters, preprocess, train, lr_find, register, predict, sweep,
-                leaderboard, replay_paper, audit):
+                leaderboard, replay_paper, audit, ui, dashboard):
     main.add_command(command)
 
 
