@@ -17,12 +17,8 @@ import pytest
 
 from mcal_lightning.sweep import SweepOutcome, run_sweep
 from mcal_lightning.sweep_config import load_sweep
-from preprocessing.cache import build_cache
-from preprocessing.index import build_index
-from preprocessing.phantom import generate_phantom
-from preprocessing.pipeline import PreprocessConfig
 from tests.browser.servers import Server, start_mcal, stop, wait_for_json
-from tests.mcal_lightning.sweeps_support import sweep_file
+from tests.mcal_lightning.sweeps_support import sweep_file, tiny_cache
 
 WINDOW = "1400,900"
 
@@ -76,9 +72,7 @@ def sweep_root(binaries: tuple[str, str], tmp_path_factory: pytest.TempPathFacto
     The browser is checked first, so a missing one skips before anything trains.
     """
     root = tmp_path_factory.mktemp("browser")
-    generate_phantom(root / "data", patients=28, seed=1, scale=0.08, workers=1, progress=False)
-    index = build_index(root / "data", progress=False)
-    build_cache(index, root / "cache", PreprocessConfig(size=64), workers=1, progress=False)
+    tiny_cache(root, seed=1)  # seed 1: both classes in the test split
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -1,11 +1,23 @@
-"""Helpers for the sweep tests: sweep files over the tiny cache, the MLflow client."""
+"""Helpers for the training-side tests: the tiny phantom cache, sweep files over it, MLflow."""
 
 from pathlib import Path
 
 import yaml
 from mlflow import MlflowClient
 
+from preprocessing.cache import build_cache
+from preprocessing.index import build_index
+from preprocessing.phantom import generate_phantom
+from preprocessing.pipeline import PreprocessConfig
+
 FAST = {"weights": "none", "freeze_epochs": 0, "top_losses": 4, "epochs": 1}
+
+
+def tiny_cache(root: Path, seed: int) -> None:
+    """A 28-patient phantom in root/data and its 64 px cache in root/cache."""
+    generate_phantom(root / "data", patients=28, seed=seed, scale=0.08, workers=1, progress=False)
+    index = build_index(root / "data", progress=False)
+    build_cache(index, root / "cache", PreprocessConfig(size=64), workers=1, progress=False)
 
 
 def sweep_file(root: Path, name: str, **content: object) -> Path:
