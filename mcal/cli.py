@@ -11,6 +11,7 @@ from mcal.commands_eval import replay_paper
 from mcal.commands_sweep import leaderboard, sweep
 from mcal.commands_train import lr_find, predict, register, train
 from mcal.commands_ui import dashboard, ui
+from mcal_lightning.chatter import quiet_libraries
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +22,7 @@ def main() -> None:
     The data path: phantom (or your CBIS-DDSM download) -> index -> filters -> preprocess;
     then train -> register -> predict, or sweep -> leaderboard -> predict.
     """
+    quiet_libraries()
 
 
 for command in (phantom, index, filters, preprocess, train, lr_find, register, predict, sweep,

@@ -9,7 +9,6 @@ cache's can't be scored on that split: it keeps the alias, and the record says w
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ from preprocessing.cache import resolve_dataset
 from preprocessing.pipeline import PreprocessConfig
 
 ALIAS = "champion"
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per model load
 
 
 @dataclass

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
+from mcal_lightning.chatter import MLFLOW_NOTES, hide_warnings
 from preprocessing.images import UnreadableImage, check_usable, decode_bytes
 from preprocessing.pipeline import PIPELINE_VERSION, PreprocessConfig
 
@@ -74,19 +74,11 @@ def rows_of(model_input: Any) -> list[Any]:
 def load_model(model_uri: str) -> Any:
     """mlflow.pyfunc.load_model without MLflow's note on predict's type hints (SIGNATURE rules).
 
-    MLflow re-enables that warning inside its own code, so a filter cannot reach it; only the
-    function that shows warnings can. The artifacts are downloaded into a temporary folder that
-    is removed once the model is loaded (load_context reads them all): MLflow's own default
-    leaves a copy of the checkpoint in the temp dir on every load.
+    The artifacts are downloaded into a temporary folder that is removed once the model is
+    loaded (load_context reads them all): MLflow's own default leaves a copy of the checkpoint
+    in the temp dir on every load.
     """
-    with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="mcal-model-") as tmp:
-        show = warnings.showwarning
-
-        def show_others(message: Any, *args: Any, **kwargs: Any) -> None:
-            if "type hints" not in str(message):
-                show(message, *args, **kwargs)
-
-        warnings.showwarning = show_others
+    with hide_warnings(*MLFLOW_NOTES), tempfile.TemporaryDirectory(prefix="mcal-model-") as tmp:
         return mlflow.pyfunc.load_model(model_uri, dst_path=tmp)
 
 
@@ -111,7 +103,8 @@ def log_pyfunc(checkpoint: Path, preprocess: dict[str, Any], name: str = "model"
             calibration = Path(tmp.path("calibration.json"))
             calibration.write_text(json.dumps({"temperature": temperature, "fitted_on": "val"}))
             artifacts["calibration"] = str(calibration)
-        return mlflow.pyfunc.log_model(
-            name=name, python_model=str(Path(__file__).with_name("pyfunc_model.py")),
-            signature=SIGNATURE, artifacts=artifacts,
-        )
+        with hide_warnings(*MLFLOW_NOTES):
+            return mlflow.pyfunc.log_model(
+                name=name, python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+                signature=SIGNATURE, artifacts=artifacts,
+            )
