@@ -160,13 +160,20 @@ def build_cache(index: Index, cache_dir: Path, config: PreprocessConfig,
 
 
 def resolve_dataset(path: Path) -> Path:
-    """A dataset folder, or a cache root whose LATEST names one."""
+    """A dataset folder, a cache root whose LATEST names one, or a config folder holding one."""
     path = Path(path)
     if (path / "rois.npy").is_file():
         return path
     latest = path / LATEST
     if latest.is_file():
         return path / latest.read_text().strip()
+    datasets = sorted(found.parent for found in path.glob("datasets/*/rois.npy"))
+    if len(datasets) == 1:
+        return datasets[0]
+    if datasets:
+        names = ", ".join(str(d) for d in datasets)
+        raise FileNotFoundError(f"{path}: {len(datasets)} datasets under this config; pass one "
+                                f"of {names}, or the cache root for the one built last")
     raise FileNotFoundError(f"{path}: no cache here (run `mcal preprocess --cache {path}` first)")
 
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from preprocessing.cache import build_cache, open_cache
+from preprocessing.cache import build_cache, open_cache, resolve_dataset
 from preprocessing.index import build_index
 from preprocessing.pipeline import PreprocessConfig
 
@@ -88,3 +88,18 @@ def test_a_kill_midway_leaves_nothing_corrupt_and_resumes(tmp_path: Path):
 def test_open_cache_explains_a_missing_cache(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="mcal preprocess"):
         open_cache(tmp_path)
+
+
+def test_a_config_folder_resolves_to_its_one_dataset_and_names_several(tmp_path: Path):
+    data, cache = make_folder(tmp_path / "data", 6), tmp_path / "cache"
+    first = build_cache(index_of(data), cache, CONFIG, workers=1, progress=False)
+    config_folder = first.dataset_dir.parents[1]
+    assert resolve_dataset(config_folder) == first.dataset_dir
+
+    cv2.imwrite(str(data / "benign" / "P0100_new.png"), np.eye(40, dtype=np.uint16) * 999)
+    second = build_cache(index_of(data), cache, CONFIG, workers=1, progress=False)
+    assert resolve_dataset(cache) == second.dataset_dir  # the root: the one built last
+    with pytest.raises(FileNotFoundError, match="2 datasets") as raised:
+        resolve_dataset(config_folder)
+    assert str(first.dataset_dir) in str(raised.value)
+    assert str(second.dataset_dir) in str(raised.value)
