@@ -10,6 +10,7 @@ import click
 from mcal.report import console, print_frame
 
 DEFAULT_THRESHOLD = 6  # a copy of audit.DEFAULT_THRESHOLD, so --help never imports the audit
+DEFAULT_MIN_CORRELATION = 0.8  # a copy of audit.DEFAULT_MIN_CORRELATION, likewise
 SHOWN_PAIRS = 10
 PAIR_COLUMNS = ["kind", "side_a", "roi_a", "patient_a", "side_b", "roi_b", "patient_b",
                 "distance", "detail"]
@@ -55,17 +56,21 @@ def print_findings(report: Any) -> None:
 @click.option("--threshold", type=click.IntRange(0, 64), default=DEFAULT_THRESHOLD,
               show_default=True, help="Near-duplicate when the perceptual hashes differ in at "
                                       "most this many of 64 bits.")
+@click.option("--min-correlation", type=click.FloatRange(-1, 1), default=DEFAULT_MIN_CORRELATION,
+              show_default=True, help="...and their pixels, turned the way the hashes matched, "
+                                      "correlate at least this much (-1: no pixel check).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("audit"), show_default=True,
               help="Where report.html, pairs.png and findings.csv go.")
 @click.option("--allow-ungrouped", is_flag=True,
               help="Accept rows without patient ids (each is a patient of its own).")
-def audit(cache: Path, threshold: int, out_dir: Path, **split_options: Any) -> None:
+def audit(cache: Path, threshold: int, min_correlation: float, out_dir: Path,
+          **split_options: Any) -> None:
     """Look for leakage between train, val and test: exits 1 when there is some.
 
     Builds the splits training would (same --val-fraction, --seed, --folds, --fold), then
     looks for byte-identical and near-duplicate images (perceptual hashes, under any rotation
-    or flip), patients and lesions (CC and MLO views) on two sides.
+    or flip, confirmed on the pixels), patients and lesions (CC and MLO views) on two sides.
     """
     from mcal_lightning.audit import audit_splits
     from mcal_lightning.audit_report import write_report
@@ -73,11 +78,13 @@ def audit(cache: Path, threshold: int, out_dir: Path, **split_options: Any) -> N
 
     datamodule = datamodule_splits(cache, **split_options)
     images = open_cache(cache).images
-    report = audit_splits(datamodule.table, images, datamodule.rows, threshold=threshold)
+    report = audit_splits(datamodule.table, images, datamodule.rows, threshold=threshold,
+                          min_correlation=min_correlation)
     print_findings(report)
     paths = write_report(report, images, out_dir)
     written = ", ".join(str(path) for path in paths.values())
-    console.print(f"near-duplicates: within {report.threshold} of 64 bits; report: {written}")
+    console.print(f"near-duplicates: within {report.threshold} of 64 bits, pixels r >= "
+                  f"{report.min_correlation:g}; report: {written}")
     if report.leaky:
         console.print(f"verdict: LEAKAGE ({len(report.findings)} leaking pair(s))")
         raise SystemExit(1)

@@ -98,7 +98,8 @@ def report_html(report: AuditReport, images: np.ndarray, max_pairs: int = HTML_P
         f'<p class="verdict {state}">{html.escape(verdict(report))}</p>',
         counts_table(report),
         f"<p>Near-duplicates: perceptual hash within {report.threshold} of 64 bits under any "
-        "rotation or flip.</p>",
+        f"rotation or flip, and pixels correlating by r &ge; {report.min_correlation:g} "
+        "once turned the same way.</p>",
     ]
     if report.leaky:
         header = "".join(f"<th>{name}</th>" for name in

@@ -78,8 +78,10 @@ def test_a_missing_cache_is_a_clear_error(tmp_path: Path):
     assert result.exit_code == 1 and "mcal preprocess" in result.output
 
 
-def test_cli_threshold_default_matches_the_audit():
-    from mcal.commands_audit import DEFAULT_THRESHOLD as CLI_DEFAULT
-    from mcal_lightning.audit import DEFAULT_THRESHOLD
+def test_cli_defaults_match_the_audit():
+    from mcal import commands_audit
+    from mcal_lightning import audit
 
-    assert CLI_DEFAULT == DEFAULT_THRESHOLD  # the CLI keeps its own copy for a light --help
+    # the CLI keeps its own copies for a light --help
+    assert commands_audit.DEFAULT_THRESHOLD == audit.DEFAULT_THRESHOLD
+    assert commands_audit.DEFAULT_MIN_CORRELATION == audit.DEFAULT_MIN_CORRELATION

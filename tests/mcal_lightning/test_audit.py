@@ -6,18 +6,21 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
 from mcal_lightning.audit import (
+    DEFAULT_MIN_CORRELATION,
     DEFAULT_THRESHOLD,
     AuditReport,
     LeakageFound,
     audit_splits,
     dihedral_hashes,
     enforce,
+    pixel_correlation,
     popcount,
     roi_hashes,
 )
@@ -138,8 +141,11 @@ def test_the_threshold_decides_what_is_near(phantom: Phantom):
     assert found_pairs(audit_splits(leaky.table, leaky.images, splits), "near") == expected
     strict = audit_splits(leaky.table, leaky.images, splits, threshold=0)
     assert len(found_pairs(strict, "near")) < len(expected)
-    everything = audit_splits(leaky.table, leaky.images, splits, threshold=64)
+    everything = audit_splits(leaky.table, leaky.images, splits, threshold=64,
+                              min_correlation=-1)
     assert len(found_pairs(everything, "near")) == len(sources) * len(rows)
+    checked = audit_splits(leaky.table, leaky.images, splits, threshold=64)
+    assert found_pairs(checked, "near") == expected  # the pixels tell copies from the rest
     distinct = [f.distance for f in everything.findings
                 if (f.side_a, f.row_a, f.side_b, f.row_b) not in expected]
     assert min(distinct) > DEFAULT_THRESHOLD
@@ -209,3 +215,37 @@ def test_report_files_show_the_pairs(phantom: Phantom, tmp_path: Path):
     clean = audit_splits(phantom.table, phantom.images, phantom.splits)
     page = write_report(clean, phantom.images, tmp_path / "clean")["html"].read_text()
     assert "No leakage found" in page and "data:image/png" not in page
+
+
+def shared_layout_own_texture(seed: int, size: int = 64) -> np.ndarray:
+    """One coarse layout of bright and dark areas (what the hash sees) for every seed, and a
+    fine texture of the seed's own on top (what tells two ROIs apart)."""
+    coarse = np.random.default_rng(0).normal(0.0, 1.0, (8, 8))
+    layout = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+    noise = np.kron(np.random.default_rng(seed).normal(0.0, 1.0, (size // 2, size // 2)),
+                    np.ones((2, 2)))
+    unit = layout + (noise - cv2.GaussianBlur(noise, (0, 0), 1.5))
+    unit = (unit - unit.min()) / np.ptp(unit)
+    return np.rint(unit * 65535).astype(np.uint16)
+
+
+def test_distinct_rois_whose_hashes_agree_are_not_near(phantom: Phantom):
+    """Two ROIs of one coarse layout hash alike; their pixels say they are not one image."""
+    first, second = shared_layout_own_texture(1), shared_layout_own_texture(2)
+    bits = int(popcount(dihedral_hashes(first) ^ dihedral_hashes(second)[0]).min())
+    assert bits <= DEFAULT_THRESHOLD  # the hashes alone would call them a copy
+    assert pixel_correlation(first, second, 0) < DEFAULT_MIN_CORRELATION
+    source = phantom.splits["train"][:1]
+    pair, rows = add_to_test(phantom, source, [second], ["blob"])
+    pair.images[source[0]] = first
+    splits = {"train": source, "test": np.array(rows)}
+    assert not audit_splits(pair.table, pair.images, splits).leaky
+    hashes_only = audit_splits(pair.table, pair.images, splits, min_correlation=-1)
+    assert found_pairs(hashes_only, "near") == {("train", int(source[0]), "test", rows[0])}
+
+
+def test_pixel_correlation_undoes_the_matched_transform(phantom: Phantom):
+    roi = phantom.images[phantom.splits["train"][0]]
+    turned = np.ascontiguousarray(np.rot90(roi))  # PIL's ROTATE_90 turns counter-clockwise too
+    assert pixel_correlation(roi, turned, 1) > 0.99
+    assert pixel_correlation(roi, turned, 0) < 0.99
