@@ -10,7 +10,7 @@ import click
 from mcal.report import console, print_frame
 
 DEFAULT_THRESHOLD = 6  # a copy of audit.DEFAULT_THRESHOLD, so --help never imports the audit
-DEFAULT_MIN_CORRELATION = 0.8  # a copy of audit.DEFAULT_MIN_CORRELATION, likewise
+DEFAULT_MIN_CORRELATION = 0.7  # a copy of audit.DEFAULT_MIN_CORRELATION, likewise
 SHOWN_PAIRS = 10
 PAIR_COLUMNS = ["kind", "side_a", "roi_a", "patient_a", "side_b", "roi_b", "patient_b",
                 "distance", "detail"]
