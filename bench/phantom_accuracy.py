@@ -7,7 +7,8 @@ the ceiling on the same ROIs. Target: >= 95% of the ceiling. Defaults take ~15 m
 Two more rows say where a shortfall comes from. The morphology oracle scores each ROI with the
 malignant rate of its true calcification type on the train split: what a model that read every
 ROI's morphology perfectly, and nothing else, would reach. The model's AUC on its own training
-ROIs (last epoch, augmented) says whether it fitted them at all.
+ROIs (last epoch) says whether it fitted them at all. --augment sets the train augmentation
+(JSON, as `augment:` in a training config); --grid FILE draws cached ROIs by true type.
 
 Run: python bench/phantom_accuracy.py [--patients N] [--scale F] [--size N] [--epochs N] ...
 """
@@ -16,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import platform
 import time
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
 from sklearn.metrics import roc_auc_score
@@ -27,7 +30,7 @@ from sklearn.metrics import roc_auc_score
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.tracking import tracking_uri
 from mcal_lightning.train import TrainResult, train
-from preprocessing.cache import build_cache
+from preprocessing.cache import build_cache, open_cache
 from preprocessing.index import build_index
 from preprocessing.phantom import generate_phantom
 from preprocessing.pipeline import PreprocessConfig
@@ -59,9 +62,32 @@ def last_train_auc(run_id: str) -> float:
     return max(history, key=lambda m: m.step).value if history else float("nan")
 
 
+def type_grid(result: TrainResult, truth: pd.DataFrame, path: Path, per_type: int = 8) -> None:
+    """The first cached ROIs of each true calcification type, a row a type, with its rate."""
+    table = result.datamodule.table
+    types = truth.set_index("roi_id").loc[table["roi_id"], ["calc_type", "label"]]
+    names = sorted(types["calc_type"].unique())
+    images = open_cache(Path(result.datamodule.cache)).images
+    fig, axes = plt.subplots(len(names), per_type, figsize=(per_type * 1.2, len(names) * 1.3),
+                             squeeze=False)
+    for ax_row, name in zip(axes, names, strict=True):
+        rows = table["row"].to_numpy()[(types["calc_type"] == name).to_numpy()][:per_type]
+        rate = types.loc[types["calc_type"] == name, "label"].mean()
+        ax_row[0].set_title(f"{name.lower()} (malignant {rate:.0%})", loc="left", fontsize=8)
+        for ax, row in zip(ax_row, [*rows, *[None] * (per_type - len(rows))], strict=True):
+            ax.axis("off")
+            if row is not None:
+                ax.imshow(images[row], cmap="gray")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"ROIs by type: {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--workdir", type=Path, default=Path("demo/accuracy"))
+    parser.add_argument("--workdir", type=Path,
+                        help="[default: demo/accuracy/<patients>p-seed<seed>-scale<scale>]")
     parser.add_argument("--patients", type=int, default=600)
     parser.add_argument("--scale", type=float, default=0.25)
     parser.add_argument("--seed", type=int, default=11)
@@ -70,11 +96,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", default="2e-3,2e-3", help="lr_min,lr_max")
-    parser.add_argument("--no-augment", action="store_true",
-                        help="train without augmentation (shows how fast it memorises)")
+    parser.add_argument("--augment", type=json.loads, default={},
+                        help='e.g. \'{"enabled": false}\' (none) or \'{"affine_p": 0, '
+                             '"brightness_contrast_p": 0}\' (flips only)')
+    parser.add_argument("--grid", type=Path, help="PNG of cached ROIs, one row per true type")
     args = parser.parse_args()
     started = time.perf_counter()
-    data, cache = args.workdir / "data", args.workdir / f"cache{args.size}"
+    workdir = args.workdir or Path(
+        f"demo/accuracy/{args.patients}p-seed{args.seed}-scale{args.scale}")
+    data, cache = workdir / "data", workdir / f"cache{args.size}"
     if not (data / "phantom_truth.csv").is_file():
         generate_phantom(data, patients=args.patients, seed=args.seed, scale=args.scale)
     build_cache(build_index(data), cache, PreprocessConfig(size=args.size))
@@ -83,10 +113,12 @@ def main() -> None:
     config = TrainConfig(cache=str(cache), arch=args.arch, weights="none", epochs=args.epochs,
                          freeze_epochs=0, batch_size=args.batch_size, lr_min=lr_min,
                          lr_max=lr_max, experiment="phantom-accuracy",
-                         augment={"enabled": False} if args.no_augment else {})
+                         augment=args.augment)
     result = train(config)
     trained = time.perf_counter()
     truth = pd.read_csv(data / "phantom_truth.csv", dtype={"roi_id": str})
+    if args.grid:
+        type_grid(result, truth, args.grid)
     print(f"\nphantom accuracy  {datetime.date.today()}  {platform.platform()}")
     print(f"{args.patients} patients, scale {args.scale}, {args.size}px, {args.arch} from random "
           f"init, {args.epochs} epochs, lr {args.lr}; data {prepared - started:.0f} s, "
@@ -98,9 +130,8 @@ def main() -> None:
         n, model, oracle, ceiling = stage_aucs(result, truth, rates, stage)
         print(f"{stage:<6}{n:>6}{model:>11.3f}{oracle:>19.3f}{ceiling:>15.3f}"
               f"{model / ceiling:>8.2f}")
-    seen = "not augmented" if args.no_augment else "augmented"
-    print(f"model AUC on its own training ROIs ({seen}), last epoch: "
-          f"{last_train_auc(result.run_id):.3f}")
+    print(f"model AUC on its own training ROIs (augment {json.dumps(args.augment)}), "
+          f"last epoch: {last_train_auc(result.run_id):.3f}")
 
 
 if __name__ == "__main__":

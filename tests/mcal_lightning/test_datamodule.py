@@ -106,6 +106,22 @@ def test_train_loader_augments_and_keeps_dtype(cache: Path):
     assert not np.array_equal(images[:, 0].numpy(), original)
 
 
+def test_augmented_images_stay_with_their_rows_and_labels(cache: Path):
+    """Flips only: each image is one of its own row's four flips, under that row's label."""
+    dm = module(cache, augment=AugmentConfig(affine_p=0.0, brightness_contrast_p=0.0))
+    images, labels, rows = collect(dm.train_dataloader())
+    cached = open_cache(cache).images
+    flipped = 0
+    for image, row in zip(images[:, 0].numpy(), rows.numpy(), strict=True):
+        source = np.asarray(cached[row])
+        variants = (source, source[:, ::-1], source[::-1], source[::-1, ::-1])
+        matches = [np.array_equal(image, v) for v in variants]
+        assert any(matches), f"row {row}: not a flip of its own ROI"
+        flipped += not matches[0]
+    assert flipped > 0
+    np.testing.assert_array_equal(labels.numpy(), dm.labels_of(rows.numpy()))
+
+
 def test_statistics_for_the_module(cache: Path):
     dm = module(cache)
     train = open_cache(cache).images[np.sort(dm.rows["train"])] / 65535.0
