@@ -101,8 +101,9 @@ def gray_conv(conv: nn.Conv2d) -> nn.Conv2d:
     return gray
 
 
-def build_head(in_features: int, hidden: int = 256, dropout: float = 0.5) -> nn.Sequential:
-    """fastai's create_head for one logit: pool, BN, dropout/2, linear, ReLU, BN, dropout, linear.
+def build_head(in_features: int, hidden: int = 256, dropout: float = 0.5,
+               outputs: int = 1) -> nn.Sequential:
+    """fastai's create_head: pool, BN, dropout/2, linear, ReLU, BN, dropout, linear to outputs.
 
     As in fastai, the first dropout is half the second and the linear layers have no bias
     (the batch norm before each one supplies it).
@@ -115,7 +116,7 @@ def build_head(in_features: int, hidden: int = 256, dropout: float = 0.5) -> nn.
         nn.ReLU(inplace=True),
         nn.BatchNorm1d(hidden),
         nn.Dropout(dropout),
-        nn.Linear(hidden, 1, bias=False),
+        nn.Linear(hidden, outputs, bias=False),
     )
     for layer in head:
         if isinstance(layer, nn.Linear):
@@ -159,8 +160,9 @@ def expected_checkpoint_name(arch: str) -> str:
 
 def weights_options(arch: str) -> str:
     """The way out, worded for the command line."""
-    return (f"Use --weights none (random init) or --weights FILE (a local torchvision "
-            f"checkpoint for {arch}, e.g. {expected_checkpoint_name(arch)}). Copying that file "
+    return (f"Use --weights none (random init), --weights FILE (a local torchvision "
+            f"checkpoint for {arch}, e.g. {expected_checkpoint_name(arch)}) or --weights FOLDER "
+            f"(one such file per arch, or {arch}.pt from mcal pretrain). Copying that file "
             f"into {Path(torch.hub.get_dir()) / 'checkpoints'} also makes --weights imagenet "
             "work offline.")
 
@@ -176,8 +178,24 @@ def imagenet_state_dict(arch: str) -> dict[str, Tensor]:
             f"({type(exc).__name__}: {exc}). {weights_options(arch)}") from exc
 
 
+def checkpoint_names(arch: str) -> list[str]:
+    """The file names a weights folder may hold for arch, in the order they are looked for."""
+    return [f"{arch}.pt", f"{arch}.pth", expected_checkpoint_name(arch)]
+
+
+def checkpoint_in(folder: Path, arch: str) -> Path:
+    """arch's checkpoint in a weights folder (one file per arch, as sweeps over arch need)."""
+    for name in checkpoint_names(arch):
+        if (folder / name).is_file():
+            return folder / name
+    raise WeightsUnavailable(f"weights folder {folder} has no checkpoint for {arch} (looked for "
+                             f"{', '.join(checkpoint_names(arch))}). {weights_options(arch)}")
+
+
 def local_state_dict(path: Path, arch: str) -> dict[str, Tensor]:
-    """A torchvision-format state_dict saved with torch.save."""
+    """A torchvision-format state_dict saved with torch.save: the file, or arch's in a folder."""
+    if path.is_dir():
+        path = checkpoint_in(path, arch)
     if not path.is_file():
         raise WeightsUnavailable(f"weights file {path} not found. {weights_options(arch)}")
     try:
@@ -212,17 +230,29 @@ def last_conv_channels(modules: list[nn.Module]) -> int:
     return convs[-1].out_channels
 
 
+def check_arch(arch: str) -> None:
+    if arch not in BODY_BUILDERS:
+        raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(ARCHS)}")
+
+
+def network_from(model: nn.Module, arch: str, head_hidden: int = 256, dropout: float = 0.5,
+                 outputs: int = 1) -> ClassifierNet:
+    """A ClassifierNet whose body shares model's layers (all but the folded first conv)."""
+    check_arch(arch)
+    body = BODY_BUILDERS[arch](model)
+    head = build_head(last_conv_channels(body), head_hidden, dropout, outputs)
+    config = {"arch": arch, "head_hidden": head_hidden, "dropout": dropout}
+    return ClassifierNet(body, head, config)
+
+
 def build_network(arch: str, weights: str | Path = "none", head_hidden: int = 256,
                   dropout: float = 0.5) -> ClassifierNet:
     """One of ARCHS for 1-channel input with a new one-logit head (malignant = positive).
 
     weights: "imagenet" (torchvision's default weights; WeightsUnavailable when they cannot be
-    downloaded), "none" (random init) or the path of a torchvision state_dict file. Weights load
-    into the 3-channel torchvision model before the first convolution is folded to one channel.
+    downloaded), "none" (random init), the path of a torchvision state_dict file, or a folder
+    holding one per arch (``checkpoint_names``). Weights load into the 3-channel torchvision
+    model before the first convolution is folded to one channel.
     """
-    if arch not in BODY_BUILDERS:
-        raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(ARCHS)}")
-    body = BODY_BUILDERS[arch](torchvision_model(arch, weights))
-    head = build_head(last_conv_channels(body), head_hidden, dropout)
-    config = {"arch": arch, "head_hidden": head_hidden, "dropout": dropout}
-    return ClassifierNet(body, head, config)
+    check_arch(arch)
+    return network_from(torchvision_model(arch, weights), arch, head_hidden, dropout)

@@ -112,6 +112,28 @@ def test_missing_weights_file_is_a_clear_error(tmp_path: Path) -> None:
         build_network("resnet34", weights=missing)
 
 
+@pytest.mark.parametrize("name", ["alexnet.pt", "alexnet-owt-7be5be79.pth"])
+def test_weights_folder_gives_each_arch_its_own_file(tmp_path: Path, name: str) -> None:
+    torch.manual_seed(1)
+    original = torchvision.models.get_model("alexnet", weights=None).eval()
+    torch.save(original.state_dict(), tmp_path / name)
+    torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "resnet34.pt")  # another arch's
+    net = build_network("alexnet", weights=tmp_path).eval()
+    gray = torch.rand(2, 1, 64, 64)
+    with torch.no_grad():
+        expected = reference_features(original, gray.repeat(1, 3, 1, 1))
+        torch.testing.assert_close(net.features(gray), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_weights_folder_without_the_arch_names_what_it_looked_for(tmp_path: Path) -> None:
+    torch.save({}, tmp_path / "resnet34.pt")
+    with pytest.raises(WeightsUnavailable) as caught:
+        build_network("vgg16", weights=tmp_path)
+    message = str(caught.value)
+    assert str(tmp_path) in message and "vgg16.pt" in message
+    assert Path(torchvision.models.VGG16_Weights.DEFAULT.url).name in message
+
+
 def test_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "other.pth"
     torch.save({"fc.weight": torch.zeros(2, 2)}, path)
