@@ -99,6 +99,7 @@ class CalcClassifier(pl.LightningModule):
         self.test_metrics = binary_metrics("test/")
         self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
         self.channels_last = False
+        self.finetuning: TwoStageFinetuning | None = None
         self.last_outputs: dict[str, dict[str, Tensor]] = {}
         self.last_metrics: dict[str, dict[str, Any]] = {}
         self.batch_outputs: dict[str, list[dict[str, Tensor]]] = {s: [] for s in KEPT_STAGES}
@@ -221,9 +222,14 @@ class CalcClassifier(pl.LightningModule):
         self.use_channels_last_on_cuda()
 
     def configure_callbacks(self) -> list[Callback]:
+        # validate/test after fit run on the trainer that already holds this module's callback:
+        # handing it over again would only make Lightning announce that it replaced itself
+        if self.finetuning is not None and self.finetuning in self.trainer.callbacks:
+            return []
         hp = self.hparams
-        return [TwoStageFinetuning(hp.freeze_epochs, hp.lr_min, hp.lr_max, hp.pct_start,
-                                   hp.train_bn)]
+        self.finetuning = TwoStageFinetuning(hp.freeze_epochs, hp.lr_min, hp.lr_max,
+                                             hp.pct_start, hp.train_bn)
+        return [self.finetuning]
 
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         """AdamW (fastai's Adam: decoupled weight decay, betas 0.9/0.99, eps 1e-5), one-cycle.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 
 import lightning.pytorch as pl
 import pytest
@@ -129,6 +130,28 @@ def test_train_bn_trains_frozen_batch_norm_but_not_convolutions() -> None:
     moved = changed(recorder.states[0], recorder.states[1])
     assert "body.0.1.weight" in moved  # the first group's batch norm
     assert "body.0.0.weight" not in moved  # the first group's convolution
+
+
+def test_validating_after_fit_keeps_one_callback_and_says_nothing_about_it(
+        caplog: pytest.LogCaptureFixture) -> None:
+    torch.manual_seed(0)
+    module = CalcClassifier(tiny_net(), freeze_epochs=1)
+    images = torch.randint(0, 256, (8, 1, 32, 32), dtype=torch.uint8)
+    loader = DataLoader(TensorDataset(images, torch.tensor([0, 1] * 4)), batch_size=4)
+    trainer = pl.Trainer(accelerator="cpu", max_epochs=2, enable_checkpointing=False,
+                         logger=False, enable_progress_bar=False, enable_model_summary=False)
+    lightning_log = logging.getLogger("lightning.pytorch")
+    lightning_log.addHandler(caplog.handler)  # it does not propagate to the root logger
+    try:
+        with caplog.at_level(logging.INFO, logger="lightning.pytorch"):
+            trainer.fit(module, train_dataloaders=loader)
+            trainer.validate(module, dataloaders=loader, verbose=False)
+            trainer.test(module, dataloaders=loader, verbose=False)
+    finally:
+        lightning_log.removeHandler(caplog.handler)
+    assert sum(isinstance(c, TwoStageFinetuning) for c in trainer.callbacks) == 1
+    assert "will override" not in caplog.text
+    assert "max_epochs=2" in caplog.text  # the capture works: Lightning's own notice is there
 
 
 def test_discriminative_lrs_are_geometric_from_lr_min_to_lr_max() -> None:
