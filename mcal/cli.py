@@ -9,7 +9,7 @@ from mcal.commands_audit import audit
 from mcal.commands_data import filters, index, phantom, preprocess
 from mcal.commands_eval import replay_paper
 from mcal.commands_sweep import leaderboard, sweep
-from mcal.commands_train import lr_find, predict, pretrain, register, train
+from mcal.commands_train import lr_find, predict, register, train
 from mcal.commands_ui import dashboard, ui
 from mcal_lightning.chatter import quiet_libraries
 
@@ -25,8 +25,8 @@ def main() -> None:
     quiet_libraries()
 
 
-for command in (phantom, index, filters, preprocess, pretrain, train, lr_find, register, predict,
-                sweep, leaderboard, replay_paper, audit, ui, dashboard):
+for command in (phantom, index, filters, preprocess, train, lr_find, register, predict, sweep,
+                leaderboard, replay_paper, audit, ui, dashboard):
     main.add_command(command)
 
 

@@ -1,4 +1,4 @@
-"""Training-side commands: pretrain, train, lr-find, register, predict."""
+"""Training-side commands: train, lr-find, register, predict."""
 
 from __future__ import annotations
 
@@ -24,9 +24,8 @@ def add_training_options(command: Any, experiment: str) -> Any:
                      help="YAML file of settings (keys as in TrainConfig)."),
         click.option("--cache", type=click.Path(file_okay=False), help="Cache root or dataset."),
         click.option("--arch", type=click.Choice(ARCHS), help="Backbone [default: resnet34]."),
-        click.option("--weights", help="imagenet (download), none (random init), a local "
-                                       "torchvision checkpoint FILE, or a FOLDER of them, one "
-                                       "per arch (ARCH.pt) [default: imagenet]."),
+        click.option("--weights", help="imagenet (download), none (random init) or a local "
+                                       "torchvision checkpoint FILE [default: imagenet]."),
         click.option("--epochs", type=click.IntRange(1), help="[default: 10]"),
         click.option("--freeze-epochs", type=click.IntRange(0),
                      help="Epochs training the head alone [default: 1]."),
@@ -190,36 +189,3 @@ def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
 
         written = write_cam_overlays(model, image_paths(paths), cam_dir)
         console.print(f"wrote {len(written)} Grad-CAM overlays to {cam_dir}")
-
-
-@click.command()
-@click.option("--cache", required=True, type=click.Path(file_okay=False),
-              help="A cache other than the one you will score on (e.g. a phantom of another "
-                   "seed): calcification types predict malignancy.")
-@click.option("--arch", type=click.Choice(ARCHS), default="resnet34", show_default=True)
-@click.option("--out", default="weights", show_default=True,
-              help="A folder (the file is ARCH.pt inside it) or a .pt file.")
-@click.option("--epochs", type=click.IntRange(1), default=12, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3,
-              show_default=True, help="One-cycle peak learning rate.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--experiment", default="mcal-pretrain", show_default=True)
-def pretrain(**options: Any) -> None:
-    """Pretrain a backbone on calcification types, for --weights where ImageNet is out of reach.
-
-    Trains from random init to tell the cache's calcification types apart, then saves the
-    backbone as a torchvision checkpoint: `mcal train --weights weights/` (or a sweep's
-    `weights: weights`) loads ARCH.pt from the folder.
-    """
-    from mcal_lightning.pretrain import PretrainConfig
-    from mcal_lightning.pretrain import pretrain as run_pretraining
-
-    try:
-        result = run_pretraining(PretrainConfig(**options))
-    except (FileNotFoundError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    console.print(f"{len(result.classes)} types ({', '.join(result.classes)}); balanced accuracy "
-                  f"on the val split {result.val_accuracy:.3f}")
-    console.print(f"wrote {result.path} (MLflow run {result.run_id}); use it with "
-                  f"--weights {result.path.parent}")

@@ -4,7 +4,7 @@ from click.testing import CliRunner
 from mcal.cli import main
 
 
-@pytest.mark.parametrize("command", ["pretrain", "train", "lr-find", "register", "predict"])
+@pytest.mark.parametrize("command", ["train", "lr-find", "register", "predict"])
 def test_every_command_has_help(command: str):
     result = CliRunner().invoke(main, [command, "--help"])
     assert result.exit_code == 0 and "Usage:" in result.output
@@ -20,25 +20,6 @@ def test_missing_cache_is_explained(tmp_path):
     result = CliRunner().invoke(main, ["train", "--cache", str(tmp_path / "nothing"),
                                        "--weights", "none"])
     assert result.exit_code != 0 and "mcal preprocess" in result.output
-
-
-def test_pretrain_without_a_cache_is_explained(tmp_path):
-    result = CliRunner().invoke(main, ["pretrain", "--cache", str(tmp_path / "nothing")])
-    assert result.exit_code == 1 and "mcal preprocess" in result.output
-    assert "Traceback" not in result.output
-
-
-def test_weights_folder_without_the_arch_is_a_clear_error(tmp_path, monkeypatch):
-    from tests.mcal_lightning.sweeps_support import tiny_cache
-
-    tiny_cache(tmp_path, seed=5)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    (tmp_path / "weights").mkdir()
-    result = CliRunner().invoke(main, ["train", "--cache", str(tmp_path / "cache"), "--arch",
-                                       "alexnet", "--weights", str(tmp_path / "weights")])
-    assert result.exit_code == 1 and "alexnet.pt" in result.output
-    assert "Traceback" not in result.output
 
 
 def test_unknown_model_and_run_are_clear_errors(tmp_path, monkeypatch):
