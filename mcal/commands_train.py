@@ -24,8 +24,9 @@ def add_training_options(command: Any, experiment: str) -> Any:
                      help="YAML file of settings (keys as in TrainConfig)."),
         click.option("--cache", type=click.Path(file_okay=False), help="Cache root or dataset."),
         click.option("--arch", type=click.Choice(ARCHS), help="Backbone [default: resnet34]."),
-        click.option("--weights", help="imagenet (download), none (random init) or a local "
-                                       "torchvision checkpoint FILE [default: imagenet]."),
+        click.option("--weights", help="imagenet (download), none (random init), a local "
+                                       "torchvision checkpoint FILE, or a FOLDER of them, one "
+                                       "per arch (ARCH.pt) [default: imagenet]."),
         click.option("--epochs", type=click.IntRange(1), help="[default: 10]"),
         click.option("--freeze-epochs", type=click.IntRange(0),
                      help="Epochs training the head alone [default: 1]."),

@@ -101,9 +101,8 @@ def gray_conv(conv: nn.Conv2d) -> nn.Conv2d:
     return gray
 
 
-def build_head(in_features: int, hidden: int = 256, dropout: float = 0.5,
-               outputs: int = 1) -> nn.Sequential:
-    """fastai's create_head: pool, BN, dropout/2, linear, ReLU, BN, dropout, linear to outputs.
+def build_head(in_features: int, hidden: int = 256, dropout: float = 0.5) -> nn.Sequential:
+    """fastai's create_head for one logit: pool, BN, dropout/2, linear, ReLU, BN, dropout, linear.
 
     As in fastai, the first dropout is half the second and the linear layers have no bias
     (the batch norm before each one supplies it).
@@ -116,7 +115,7 @@ def build_head(in_features: int, hidden: int = 256, dropout: float = 0.5,
         nn.ReLU(inplace=True),
         nn.BatchNorm1d(hidden),
         nn.Dropout(dropout),
-        nn.Linear(hidden, outputs, bias=False),
+        nn.Linear(hidden, 1, bias=False),
     )
     for layer in head:
         if isinstance(layer, nn.Linear):
@@ -162,9 +161,9 @@ def weights_options(arch: str) -> str:
     """The way out, worded for the command line."""
     return (f"Use --weights none (random init), --weights FILE (a local torchvision "
             f"checkpoint for {arch}, e.g. {expected_checkpoint_name(arch)}) or --weights FOLDER "
-            f"(one such file per arch, or {arch}.pt from mcal pretrain). Copying that file "
-            f"into {Path(torch.hub.get_dir()) / 'checkpoints'} also makes --weights imagenet "
-            "work offline.")
+            f"(one such file per arch, named {arch}.pt or as torchvision names it). Copying "
+            f"that file into {Path(torch.hub.get_dir()) / 'checkpoints'} also makes --weights "
+            "imagenet work offline.")
 
 
 def imagenet_state_dict(arch: str) -> dict[str, Tensor]:
@@ -230,21 +229,6 @@ def last_conv_channels(modules: list[nn.Module]) -> int:
     return convs[-1].out_channels
 
 
-def check_arch(arch: str) -> None:
-    if arch not in BODY_BUILDERS:
-        raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(ARCHS)}")
-
-
-def network_from(model: nn.Module, arch: str, head_hidden: int = 256, dropout: float = 0.5,
-                 outputs: int = 1) -> ClassifierNet:
-    """A ClassifierNet whose body shares model's layers (all but the folded first conv)."""
-    check_arch(arch)
-    body = BODY_BUILDERS[arch](model)
-    head = build_head(last_conv_channels(body), head_hidden, dropout, outputs)
-    config = {"arch": arch, "head_hidden": head_hidden, "dropout": dropout}
-    return ClassifierNet(body, head, config)
-
-
 def build_network(arch: str, weights: str | Path = "none", head_hidden: int = 256,
                   dropout: float = 0.5) -> ClassifierNet:
     """One of ARCHS for 1-channel input with a new one-logit head (malignant = positive).
@@ -254,5 +238,9 @@ def build_network(arch: str, weights: str | Path = "none", head_hidden: int = 25
     holding one per arch (``checkpoint_names``). Weights load into the 3-channel torchvision
     model before the first convolution is folded to one channel.
     """
-    check_arch(arch)
-    return network_from(torchvision_model(arch, weights), arch, head_hidden, dropout)
+    if arch not in BODY_BUILDERS:
+        raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(ARCHS)}")
+    body = BODY_BUILDERS[arch](torchvision_model(arch, weights))
+    head = build_head(last_conv_channels(body), head_hidden, dropout)
+    config = {"arch": arch, "head_hidden": head_hidden, "dropout": dropout}
+    return ClassifierNet(body, head, config)

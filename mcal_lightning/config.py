@@ -14,7 +14,7 @@ import yaml
 class TrainConfig:
     cache: str = ""
     arch: str = "resnet34"
-    weights: str = "imagenet"  # "imagenet", "none" or the path of a torchvision checkpoint
+    weights: str = "imagenet"  # "imagenet", "none", a torchvision checkpoint or a folder of them
     epochs: int = 10
     freeze_epochs: int = 1  # head only, then the whole net with discriminative LRs
     batch_size: int = 32

@@ -22,6 +22,19 @@ def test_missing_cache_is_explained(tmp_path):
     assert result.exit_code != 0 and "mcal preprocess" in result.output
 
 
+def test_weights_folder_without_the_arch_is_a_clear_error(tmp_path, monkeypatch):
+    from tests.mcal_lightning.sweeps_support import tiny_cache
+
+    tiny_cache(tmp_path, seed=5)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "weights").mkdir()
+    result = CliRunner().invoke(main, ["train", "--cache", str(tmp_path / "cache"), "--arch",
+                                       "alexnet", "--weights", str(tmp_path / "weights")])
+    assert result.exit_code == 1 and "alexnet.pt" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_unknown_model_and_run_are_clear_errors(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
