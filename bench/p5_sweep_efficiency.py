@@ -1,12 +1,16 @@
 """Benchmark P5: TPE + Hyperband pruning against the paper's full grid, in training epochs.
 
-Run as ``python bench/p5_sweep_efficiency.py`` (~15 min on 2 cores). On one phantom cache, at a
-scale that trains on a CPU (64 px, random init, the grid's 15/30 epochs scaled down by
---epoch-divisor), it runs ``sweeps/paper_grid.yaml``'s 24 tests, then a TPE study with Hyperband
-pruning over the same choices, one trial at a time, until a trial reaches the grid's best val MCC
+Run as ``python bench/p5_sweep_efficiency.py`` (~30 min on 2 cores). On one phantom cache, at a
+scale that trains on a CPU (64 px, the grid's 15/30 epochs scaled down by --epoch-divisor), it
+runs ``sweeps/paper_grid.yaml``'s 24 tests, then TPE studies with Hyperband pruning over the same
+choices (one per --tpe-seeds), one trial at a time, until a trial reaches the grid's best val MCC
 or --tpe-trials are spent. Epochs consumed = epochs each trial actually trained (a pruned trial
-counts the epochs it ran). Prints TPE's epochs to reach the grid's best / the grid's epochs.
-Target: <= 1/3. Always exits 0: it is a benchmark, not a test.
+counts the epochs it ran). Prints TPE's epochs to reach the grid's best / the grid's epochs per
+seed and their median (a seed that never reaches it counts as worse than any). Target: <= 1/3.
+
+Weights: random init by default (the head is then trained with the body from the start);
+--weights imagenet or FOLDER (one checkpoint per arch) keeps the paper's frozen first epoch.
+Always exits 0: it is a benchmark, not a test.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import logging
+import math
 import os
 import platform
+import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -33,23 +39,33 @@ from preprocessing.pipeline import PreprocessConfig
 
 GRID = Path(__file__).parents[1] / "sweeps" / "paper_grid.yaml"
 TARGET = 1 / 3
-TRAIN = {"weights": "none", "freeze_epochs": 0, "log_model": False, "top_losses": 0}
+FAST = {"log_model": False, "top_losses": 0, "cam_samples": 0}
 
 
 def scaled(epochs: int, divisor: float) -> int:
     return max(1, round(epochs / divisor))
 
 
-def grid_file(root: Path, cache: Path, divisor: float) -> Path:
-    """paper_grid.yaml with epochs scaled down, random init, no registration."""
+def train_settings(weights: str) -> dict[str, Any]:
+    """Random init trains everything from the start; pretrained weights keep the frozen epoch."""
+    if weights == "none":
+        return {**FAST, "weights": "none", "freeze_epochs": 0}
+    if weights == "imagenet":
+        return {**FAST, "weights": weights}
+    return {**FAST, "weights": str(Path(weights).resolve())}  # the bench runs in a temp dir
+
+
+def grid_file(root: Path, cache: Path, args: argparse.Namespace) -> Path:
+    """paper_grid.yaml with epochs scaled down, the chosen weights, no registration."""
     raw = yaml.safe_load(GRID.read_text())
     for point in raw["sampler"]["points"]:
-        point["epochs"] = scaled(point["epochs"], divisor)
-    raw["space"]["epochs"]["choices"] = sorted({scaled(e, divisor)
+        point["epochs"] = scaled(point["epochs"], args.epoch_divisor)
+    raw["space"]["epochs"]["choices"] = sorted({scaled(e, args.epoch_divisor)
                                                 for e in raw["space"]["epochs"]["choices"]})
     raw.update(study="p5-grid", experiment="p5-bench", register=False,
-               data={**raw["data"], "cache": str(cache), "num_workers": 0},
-               train={**raw["train"], **TRAIN})
+               data={**raw["data"], "cache": str(cache), "num_workers": 0,
+                     "val_fraction": args.val_fraction},
+               train={**raw["train"], **train_settings(args.weights)})
     path = root / "grid.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -59,10 +75,11 @@ def tpe_file(root: Path, grid: Path, seed: int) -> Path:
     """The same choices searched by TPE with Hyperband pruning."""
     raw = yaml.safe_load(grid.read_text())
     epochs = raw["space"]["epochs"]["choices"]
-    raw.update(study="p5-tpe", sampler={"type": "tpe", "seed": seed, "n_startup_trials": 4},
+    raw.update(study=f"p5-tpe-{seed}", sampler={"type": "tpe", "seed": seed,
+                                                "n_startup_trials": 4},
                pruner={"type": "hyperband", "min_resource": 1, "max_resource": max(epochs),
                        "reduction_factor": 3}, n_trials=1)
-    path = root / "tpe.yaml"
+    path = root / f"tpe-{seed}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
 
@@ -109,9 +126,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--epoch-divisor", type=float, default=7.5,
                         help="the grid's 15 and 30 epochs become 2 and 4 by default")
+    parser.add_argument("--val-fraction", type=float, default=0.2,
+                        help="share of the train patients validated on (the metric's noise)")
+    parser.add_argument("--weights", default="none",
+                        help="none (random init), imagenet, or a folder of one torchvision "
+                             "checkpoint per arch")
     parser.add_argument("--tpe-trials", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tpe-seeds", default="0,1,2", help="comma-separated TPE sampler seeds")
+    parser.add_argument("--seed", type=int, default=0, help="the phantom's seed")
     return parser.parse_args()
+
+
+def median_ratio(ratios: list[float]) -> float:
+    """The median, a seed that never reached the grid's best counting as infinitely slow."""
+    return statistics.median(ratios) if ratios else math.inf
 
 
 def main() -> int:
@@ -122,32 +150,38 @@ def main() -> int:
     print(f"date:    {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
     print(f"machine: {platform.platform()}, cpu_count={os.cpu_count()}")
     print(f"data:    phantom, {args.patients} patients, scale {args.scale}, {args.size} px cache; "
-          f"random init; grid epochs 15/30 -> {scaled(15, args.epoch_divisor)}/"
-          f"{scaled(30, args.epoch_divisor)}")
+          f"weights {args.weights}; val fraction {args.val_fraction}; grid epochs 15/30 -> "
+          f"{scaled(15, args.epoch_divisor)}/{scaled(30, args.epoch_divisor)}")
     with tempfile.TemporaryDirectory(prefix="p5_") as tmp:
         root = Path(tmp)
         os.chdir(root)  # its own ./mlruns
         cache = make_cache(root, args)
-        grid_path = grid_file(root, cache, args.epoch_divisor)
+        grid_path = grid_file(root, cache, args)
         grid = run_sweep(load_sweep(grid_path), end=False).study
         grid_stats = summary(grid.trials)
         best = grid.best_trial
         in_order = sum(epochs_trained(t) for t in grid.trials if t.number <= best.number)
         print(f"grid:    {grid_stats}; best val MCC {best.value:.4f} (trial {best.number}, "
               f"{best.params}) after {in_order} epochs in grid order")
-        used, tpe_trials = run_tpe(tpe_file(root, grid_path, args.seed), best.value,
-                                   args.tpe_trials)
-        print(f"tpe:     {summary(tpe_trials)}")
-    if used is None:
-        print(f"TPE did not reach the grid's best val MCC {best.value:.4f} within "
-              f"{args.tpe_trials} trials: FAIL")
-        return 0
-    ratio = used / grid_stats["epochs"]
+        ratios = [tpe_ratio(root, grid_path, seed, best.value, grid_stats["epochs"], args)
+                  for seed in (int(s) for s in args.tpe_seeds.split(","))]
+    ratio = median_ratio(ratios)
     verdict = "PASS" if ratio <= TARGET else "FAIL"
-    print(f"TPE reached the grid's best val MCC after {used} epochs; the grid trained "
-          f"{grid_stats['epochs']} ({in_order} until its best in grid order)")
-    print(f"TPE epochs / grid epochs = {ratio:.2f} (target <= {TARGET:.2f}): {verdict}")
+    print(f"median TPE epochs / grid epochs over {len(ratios)} seed(s) = {ratio:.2f} "
+          f"(target <= {TARGET:.2f}): {verdict}")
     return 0
+
+
+def tpe_ratio(root: Path, grid_path: Path, seed: int, target: float, grid_epochs: int,
+              args: argparse.Namespace) -> float:
+    """One TPE seed's epochs to reach the grid's best, over the grid's epochs (inf: never)."""
+    used, trials = run_tpe(tpe_file(root, grid_path, seed), target, args.tpe_trials)
+    print(f"tpe seed {seed}: {summary(trials)}", end="; ")
+    if used is None:
+        print(f"did not reach {target:.4f} within {args.tpe_trials} trials")
+        return math.inf
+    print(f"reached it after {used} epochs: ratio {used / grid_epochs:.2f}")
+    return used / grid_epochs
 
 
 if __name__ == "__main__":

@@ -93,6 +93,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--arch", default="resnet34")
+    parser.add_argument("--weights", default="none",
+                        help="none (random init), imagenet, or a torchvision checkpoint "
+                             "FILE or FOLDER")
+    parser.add_argument("--freeze-epochs", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", default="2e-3,2e-3", help="lr_min,lr_max")
@@ -110,18 +114,19 @@ def main() -> None:
     build_cache(build_index(data), cache, PreprocessConfig(size=args.size))
     prepared = time.perf_counter()
     lr_min, lr_max = (float(x) for x in args.lr.split(","))
-    config = TrainConfig(cache=str(cache), arch=args.arch, weights="none", epochs=args.epochs,
-                         freeze_epochs=0, batch_size=args.batch_size, lr_min=lr_min,
-                         lr_max=lr_max, experiment="phantom-accuracy",
-                         augment=args.augment)
+    config = TrainConfig(cache=str(cache), arch=args.arch, weights=args.weights,
+                         epochs=args.epochs, freeze_epochs=args.freeze_epochs,
+                         batch_size=args.batch_size, lr_min=lr_min, lr_max=lr_max,
+                         experiment="phantom-accuracy", augment=args.augment)
     result = train(config)
     trained = time.perf_counter()
     truth = pd.read_csv(data / "phantom_truth.csv", dtype={"roi_id": str})
     if args.grid:
         type_grid(result, truth, args.grid)
     print(f"\nphantom accuracy  {datetime.date.today()}  {platform.platform()}")
-    print(f"{args.patients} patients, scale {args.scale}, {args.size}px, {args.arch} from random "
-          f"init, {args.epochs} epochs, lr {args.lr}; data {prepared - started:.0f} s, "
+    init = "random init" if args.weights == "none" else f"weights {args.weights}"
+    print(f"{args.patients} patients, scale {args.scale}, {args.size}px, {args.arch} from {init}, "
+          f"{args.epochs} epochs, lr {args.lr}; data {prepared - started:.0f} s, "
           f"training {trained - prepared:.0f} s; MLflow run {result.run_id}")
     rates = morphology_rates(result, truth)
     print(f"{'split':<6}{'ROIs':>6}{'model AUC':>11}{'morphology oracle':>19}"
