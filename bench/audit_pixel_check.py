@@ -12,7 +12,6 @@ Run: python bench/audit_pixel_check.py [--cache DIR]
 from __future__ import annotations
 
 import argparse
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from mcal_lightning.audit import (
     DEFAULT_MIN_CORRELATION,
     DEFAULT_THRESHOLD,
     dihedral_hashes,
-    near_pairs,
+    hash_candidates,
     pixel_correlation,
     popcount,
     roi_hashes,
@@ -37,14 +36,9 @@ def stranger_pairs(images: np.ndarray, rows: dict[str, np.ndarray],
                    bits: int) -> list[tuple[int, float]]:
     """(hash bits, pixel r) of every cross-side pair within bits (grouped splits: no patient
     is on two sides, so each pair is two patients)."""
-    hashes = roi_hashes(images).dihedral
-    found = []
-    for side_a, side_b in combinations(rows, 2):
-        rows_a, rows_b = rows[side_a], rows[side_b]
-        for i, j, distance, transform in near_pairs(hashes[rows_a], hashes[rows_b, 0], bits):
-            r = pixel_correlation(images[rows_a[i]], images[rows_b[j]], transform)
-            found.append((distance, r))
-    return found
+    return [(distance, pixel_correlation(images[a], images[b], transform))
+            for (_, a), (_, b), distance, transform
+            in hash_candidates(roi_hashes(images), rows, bits)]
 
 
 def noisy_copy(source: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
@@ -83,6 +77,7 @@ def main() -> None:
               f"{min(r for _, r in measured):.3f}; {len(hashed)} within {DEFAULT_THRESHOLD} "
               f"bits, {lowest}; r >= {DEFAULT_MIN_CORRELATION}: "
               f"{sum(r >= DEFAULT_MIN_CORRELATION for r in hashed)} of them")
+
 
 if __name__ == "__main__":
     main()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Literal
@@ -241,23 +242,32 @@ def exact_findings(table: pd.DataFrame, hashes: RoiHashes, splits: dict[str, np.
             for (i, j), names in sorted(matched.items())]
 
 
+SideRow = tuple[str, int]
+
+
+def hash_candidates(hashes: RoiHashes, splits: dict[str, np.ndarray],
+                    threshold: int) -> Iterator[tuple[SideRow, SideRow, int, int]]:
+    """(a, b, bits, transform) of each pair on two sides the hashes propose; a, b: (side, row)."""
+    for side_a, side_b in combinations(splits, 2):
+        rows_a, rows_b = np.asarray(splits[side_a]), np.asarray(splits[side_b])
+        plain_b = hashes.dihedral[rows_b, 0]
+        for i, j, bits, transform in near_pairs(hashes.dihedral[rows_a], plain_b, threshold):
+            yield (side_a, int(rows_a[i])), (side_b, int(rows_b[j])), bits, transform
+
+
 def near_findings(images: np.ndarray, hashes: RoiHashes, splits: dict[str, np.ndarray],
                   threshold: int, min_correlation: float,
                   exact: set[frozenset[tuple[str, int]]], make: FindingMaker) -> list[Finding]:
     """Near-duplicate pairs on each two sides whose pixels agree, leaving out exact pairs."""
     findings = []
-    for side_a, side_b in combinations(splits, 2):
-        rows_a, rows_b = np.asarray(splits[side_a]), np.asarray(splits[side_b])
-        plain_b = hashes.dihedral[rows_b, 0]
-        for i, j, bits, transform in near_pairs(hashes.dihedral[rows_a], plain_b, threshold):
-            a, b = (side_a, int(rows_a[i])), (side_b, int(rows_b[j]))
-            if frozenset((a, b)) in exact:
-                continue
-            r = pixel_correlation(images[a[1]], images[b[1]], transform)
-            if r >= min_correlation:
-                detail = f"phash {bits} bits apart, pixels r = {r:.2f}" + (
-                    f" with the first {DIHEDRAL_NAMES[transform]}" if transform else "")
-                findings.append(make("near", a, b, bits, detail))
+    for a, b, bits, transform in hash_candidates(hashes, splits, threshold):
+        if frozenset((a, b)) in exact:
+            continue
+        r = pixel_correlation(images[a[1]], images[b[1]], transform)
+        if r >= min_correlation:
+            detail = f"phash {bits} bits apart, pixels r = {r:.2f}" + (
+                f" with the first {DIHEDRAL_NAMES[transform]}" if transform else "")
+            findings.append(make("near", a, b, bits, detail))
     return findings
 
 
