@@ -2,6 +2,7 @@
 
 Leong et al. 2022 (Table 9) reported an F1 that is not the harmonic mean of their precision and
 recall; here F1 = 2TP / (2TP + FP + FN) everywhere, and the tests pin both implementations to it.
+The paper's own formula is kept as ``paper_f1``, for the replay's report alone.
 Every ratio whose denominator is 0 is 0, as in sklearn (which fastai's metrics wrap).
 """
 
@@ -46,6 +47,15 @@ def metrics_from_confusion(tp: float, fp: float, tn: float, fn: float) -> dict[s
         "f1": ratio(2 * tp, 2 * tp + fp + fn),
         "mcc": matthews_corrcoef(tp, fp, tn, fn),
     }
+
+
+def paper_f1(recall: float, fp: float, fn: float) -> float:
+    """The paper's Equation (15), 2·Recall / (2·Recall + FP + FN): a ratio over counts, not F1.
+
+    It reproduces every F1 of the paper's Table 9 and is used only to show that number beside
+    the real F1 in ``mcal replay-paper``; never as a metric of its own.
+    """
+    return ratio(2 * recall, 2 * recall + fp + fn)
 
 
 class BinaryMCC(BinaryMatthewsCorrCoef):

@@ -11,14 +11,21 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+SHARED = REPO_ROOT.parent / "shared"
+SHARED_DATA = SHARED / "data"
 
 
-def shared_folder(name: str) -> Path:
-    folder = SHARED_DATA / name
+def shared_folder(name: str, root: Path = SHARED_DATA) -> Path:
+    folder = root / name
     if not folder.is_dir():
         pytest.skip(f"{folder} not present: this test reads the shared data folder beside the repo")
     return folder
+
+
+@pytest.fixture
+def paper_tables_dir() -> Path:
+    """The seed paper's tables as CSVs (../shared/paper/tables)."""
+    return shared_folder("tables", SHARED / "paper")
 
 
 @pytest.fixture
