@@ -8,10 +8,10 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from mcal_lightning.study import SURPLUS
+from mcal_lightning.study import SURPLUS, TAG
 
 COLUMNS = ["trial", "arch", "batch", "lr range", "epochs", "val mcc", "val mcc 95% ci", "val f1",
-           "val auc", "state"]
+           "val auc", "val acc", "state"]
 
 
 def lr_range(trial: FrozenTrial) -> str:
@@ -48,7 +48,14 @@ def row(trial: FrozenTrial) -> dict[str, object]:
             "batch": trial.user_attrs.get("batch_size", ""), "lr range": lr_range(trial),
             "epochs": epochs_run(trial), "val mcc": metric(trial, "mcc"),
             "val mcc 95% ci": interval(trial, "mcc"), "val f1": metric(trial, "f1"),
-            "val auc": metric(trial, "auroc"), "state": trial.state.name}
+            "val auc": metric(trial, "auroc"), "val acc": metric(trial, "accuracy"),
+            "state": trial.state.name, **tags(trial)}
+
+
+def tags(trial: FrozenTrial) -> dict[str, object]:
+    """The trial's grid-point tags as columns: paper_accuracy -> "paper accuracy"."""
+    return {name.removeprefix(TAG).replace("_", " "): value
+            for name, value in trial.user_attrs.items() if name.startswith(TAG)}
 
 
 def objective_value(trial: FrozenTrial, maximize: bool) -> float:
@@ -58,10 +65,16 @@ def objective_value(trial: FrozenTrial, maximize: bool) -> float:
 
 
 def leaderboard(study: optuna.Study) -> pd.DataFrame:
-    """Completed trials by objective value (best first), then pruned, failed and running."""
+    """Completed trials by objective value (best first), then pruned, failed and running.
+
+    A grid whose points carry tags (sweeps/paper_grid.yaml: the paper's test number and the
+    accuracy it printed) gets one more column per tag, after the others.
+    """
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     order = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.RUNNING: 2,
              TrialState.WAITING: 3, TrialState.FAIL: 4}
     trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS)]
     trials.sort(key=lambda t: (order[t.state], -objective_value(t, maximize), t.number))
-    return pd.DataFrame([row(t) for t in trials], columns=COLUMNS)
+    rows = [row(t) for t in trials]
+    extra = list(dict.fromkeys(name for r in rows for name in r if name not in COLUMNS))
+    return pd.DataFrame(rows, columns=COLUMNS + extra)

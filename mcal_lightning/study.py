@@ -26,6 +26,7 @@ from mcal_lightning.tracking import LOCAL_STORE
 
 SURPLUS = "surplus"  # user attr of a trial failed before training because the budget was spent
 GRID_POINT = "grid_point"  # user attr of the enqueued trials of a grid
+TAG = "tag."  # prefix of a grid point's tags among its trial's user attrs
 PARENT_RUN = "mlflow_parent_run_id"  # study user attrs
 EXPERIMENT = "mlflow_experiment"
 SWEEP_HASH = "sweep_file_sha1"
@@ -105,8 +106,10 @@ def open_study(sweep: Sweep, storage: RDBStorage, name: str) -> tuple[optuna.Stu
         return optuna.load_study(**options), False
     study.set_user_attr(SWEEP_HASH, sweep_hash(sweep))
     if sweep.sampler["type"] == "grid":
-        for point in sweep.grid_points():
-            study.enqueue_trial(point, user_attrs={GRID_POINT: True}, skip_if_exists=True)
+        for point, tags in zip(sweep.grid_points(), sweep.grid_tags(), strict=True):
+            labels = {f"{TAG}{name}": value for name, value in tags.items()}
+            study.enqueue_trial(point, user_attrs={GRID_POINT: True, **labels},
+                                skip_if_exists=True)
     for point in sweep.sampler.get("enqueue", []):  # tried first, then the sampler takes over
         study.enqueue_trial(point, skip_if_exists=True)
     return study, True

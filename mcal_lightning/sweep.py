@@ -29,6 +29,7 @@ from mcal_lightning.study import (
     PARENT_RUN,
     SURPLUS,
     SWEEP_HASH,
+    TAG,
     counts,
     default_storage,
     end_once,
@@ -111,7 +112,8 @@ class Objective:
     def child_run(self, trial: optuna.Trial, values: dict[str, Any]) -> str:
         tags = {"mlflow.parentRunId": self.parent_run_id, "optuna.study": trial.study.study_name,
                 "optuna.trial": str(trial.number), "optuna.state": "RUNNING",
-                **{f"optuna.param.{k}": str(v) for k, v in values.items()}}
+                **{f"optuna.param.{k}": str(v) for k, v in values.items()},
+                **{f"mcal.{k}": str(v) for k, v in trial.user_attrs.items() if k.startswith(TAG)}}
         run = MlflowClient().create_run(experiment_id(self.sweep.experiment), tags=tags,
                                         run_name=f"{trial.study.study_name}-trial-{trial.number}")
         return run.info.run_id

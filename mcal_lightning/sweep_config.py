@@ -27,6 +27,7 @@ PRUNERS = {"median": {"n_startup_trials", "n_warmup_steps"},
 PARAM_TYPES = {"categorical": {"choices"}, "int": {"low", "high", "step", "log"},
                "float": {"low", "high", "step", "log"}}
 LR_RANGE = "lr_range"  # a categorical of "lr_min,lr_max" strings, the paper's way to name an LR
+POINT_TAGS = "tags"  # a grid point's labels (not searched), e.g. the paper's test number
 DIRECTIONS = ("maximize", "minimize")
 OBJECTIVE_METRICS = ("mcc", "f1", "auroc", "accuracy", "recall", "precision", "specificity",
                      "loss")
@@ -80,10 +81,15 @@ class Sweep:
         """The grid sampler's points: the listed ones, else every combination of choices."""
         listed = self.sampler.get("points")
         if listed:
-            return [dict(point) for point in listed]
+            return [{k: v for k, v in point.items() if k != POINT_TAGS} for point in listed]
         names = list(self.space)
         combos = itertools.product(*(self.space[name].choices for name in names))
         return [dict(zip(names, combo, strict=True)) for combo in combos]
+
+    def grid_tags(self) -> list[dict[str, Any]]:
+        """Each grid point's tags, in grid_points' order ({} for a point without)."""
+        listed = self.sampler.get("points") or [{}] * len(self.grid_points())
+        return [dict(point.get(POINT_TAGS, {})) for point in listed]
 
     def trial_budget(self) -> int | None:
         """n_trials, or for a grid the number of points when n_trials is not given."""
@@ -228,6 +234,8 @@ def check_grid(sweep: Sweep) -> None:
     seen = set()
     for i, point in enumerate(points):
         point = expect_mapping(point, f"sampler.points[{i}]")
+        check_point_tags(point.get(POINT_TAGS, {}), f"sampler.points[{i}].{POINT_TAGS}")
+        point = {k: v for k, v in point.items() if k != POINT_TAGS}
         if set(point) != set(sweep.space):
             raise fail(f"sampler.points[{i}]", f"expected exactly the keys {sorted(sweep.space)}, "
                                                f"got {sorted(point)}")
@@ -239,6 +247,16 @@ def check_grid(sweep: Sweep) -> None:
         if frozen in seen:
             raise fail(f"sampler.points[{i}]", "listed twice")
         seen.add(frozen)
+
+
+def check_point_tags(tags: Any, key: str) -> None:
+    """A grid point's tags: names to numbers or strings, never a searched setting."""
+    tags = expect_mapping(tags, key)
+    for name, value in tags.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise fail(key, f"tag names are identifiers such as paper_test, got {name!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise fail(f"{key}.{name}", f"expected a number or a string, got {value!r}")
 
 
 def check_enqueued(sweep: Sweep) -> None:

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -50,14 +51,45 @@ def test_paper_grid_is_the_papers_24_tests():
     sweep = load_sweep(SWEEPS / "paper_grid.yaml")
     points = sweep.grid_points()
     assert len(points) == 24 == sweep.trial_budget()
-    assert {p["arch"] for p in points} == {"resnet50", "resnet34", "vgg16", "alexnet"}
-    assert {p["batch_size"] for p in points} == {32, 64}
-    assert {p["lr_range"] for p in points} == {"8e-6,1e-4", "2e-6,1e-3"}
-    assert {p["epochs"] for p in points} == {15, 30}
     for arch in ("resnet50", "resnet34", "vgg16", "alexnet"):
         assert sum(p["arch"] == arch for p in points) == 6
+    assert not [p for p in points if p["batch_size"] == 32 and p["epochs"] == 30]
     config = sweep.train_config(points[0], cache="c")
     assert (config.lr_min, config.lr_max) == (8e-6, 1e-4)
+    assert sweep.data["augment"] == "paper"
+
+
+def grid_of(sweep) -> dict[int, tuple]:
+    """The sweep's points keyed by their paper_test tag: (arch, batch, lr_min, lr_max, epochs)."""
+    keyed = {}
+    for point, tags in zip(sweep.grid_points(), sweep.grid_tags(), strict=True):
+        config = sweep.train_config(point, cache="c")
+        keyed[tags["paper_test"]] = (config.arch, config.batch_size, config.lr_min,
+                                     config.lr_max, config.epochs)
+    return keyed
+
+
+def test_paper_grid_points_are_exactly_tables_5_to_8(paper_tables_dir: Path):
+    table = pd.read_csv(paper_tables_dir / "table5to8_grid.csv")
+    sweep = load_sweep(SWEEPS / "paper_grid.yaml")
+    expected = {int(r.test): (r.arch, int(r.batch_size), float(r.lr_min), float(r.lr_max),
+                              int(r.epochs)) for r in table.itertuples()}
+    assert grid_of(sweep) == expected
+    printed = {int(r.test): r.accuracy / 100 for r in table.itertuples()}
+    tagged = {tags["paper_test"]: tags["paper_accuracy"] for tags in sweep.grid_tags()}
+    assert tagged == pytest.approx(printed, abs=1e-6)
+
+
+def test_grid_point_tags_are_checked(tmp_path):
+    space = {"arch": {"type": "categorical", "choices": ["resnet34", "alexnet"]}}
+    for tags, named in (({"paper test": 1}, "tags: tag names are identifiers"),
+                        ({"paper_test": [1]}, r"tags.paper_test: expected a number"),
+                        ("seven", "tags: expected a mapping")):
+        content = with_change("sampler", {"type": "grid", "points": [
+            {"arch": "resnet34", "tags": tags}]})
+        content["space"] = space
+        with pytest.raises(SweepFileError, match=rf"sampler.points\[0\].{named}"):
+            load_sweep(write(tmp_path, content))
 
 
 def test_grid_without_points_is_the_product_of_choices(tmp_path):
