@@ -4,6 +4,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -48,6 +49,44 @@ def test_phantom_index_filters_preprocess(runner: CliRunner, tmp_path: Path):
     assert f"filter: {choice['filter']} (best PSNR" in out.output
     config = json.loads(next(cache.glob("*/config.json")).read_text())
     assert config["filter"] == choice["filter"] and "filter table" in config["filter_reason"]
+
+
+def test_filters_paper_protocol_leaves_the_default_filter_alone(runner: CliRunner,
+                                                                tmp_path: Path):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    out = runner.invoke(main, ["phantom", "--out", str(data), "--patients", "8", "--scale",
+                               "0.06", "--workers", "1"])
+    assert out.exit_code == 0, out.output
+    paper = ["filters", "--data", str(data), "--cache", str(cache), "--sample", "4",
+             "--protocol", "paper"]
+
+    out = runner.invoke(main, paper)
+    assert out.exit_code == 0, out.output
+    assert "against its own input" in out.output and "NOT changed" in out.output
+    table = pd.read_csv(cache / "filter_table_paper.csv")
+    assert table.iloc[0]["filter"] == "none" and table.iloc[0]["mse_mean"] == 0
+    assert not (cache / "filter_choice.json").exists()
+    assert not (cache / "filter_table.csv").exists()
+
+    out = runner.invoke(main, paper[:-2])  # the mcal protocol: sets the default filter
+    assert out.exit_code == 0, out.output
+    choice, ours = (cache / "filter_choice.json").read_bytes(), cache / "filter_table.csv"
+    assert json.loads(choice)["filter"] != "none"
+    ours_before = ours.read_bytes()
+    out = runner.invoke(main, paper)
+    assert out.exit_code == 0, out.output
+    assert (cache / "filter_choice.json").read_bytes() == choice
+    assert ours.read_bytes() == ours_before
+    assert f"NOT changed (this protocol cannot choose one): {json.loads(choice)['filter']}" in (
+        " ".join(out.output.split()))
+
+
+def test_filters_protocol_choices_match_the_library():
+    from mcal.commands_data import filters
+    from preprocessing.filter_table import PROTOCOLS
+
+    option = next(p for p in filters.params if p.name == "protocol")
+    assert tuple(option.type.choices) == PROTOCOLS and option.default == "mcal"
 
 
 def test_index_fails_only_when_nothing_usable_remains(runner: CliRunner, tmp_path: Path):
