@@ -28,7 +28,7 @@ class TrainConfig:
     fold: int | None = None
     seed: int = 0
     balance: str = "weights"  # "weights" (BCE pos_weight), "sampler" or "none"
-    augment: dict[str, Any] = field(default_factory=dict)
+    augment: dict[str, Any] | str = field(default_factory=dict)  # or a preset: "paper"
     num_workers: int | None = None
     accelerator: str = "auto"
     devices: int = 1  # > 1: DDP across that many GPUs (or CPU processes) for the fit

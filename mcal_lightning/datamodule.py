@@ -27,7 +27,13 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler, get_worker_info
 
-from mcal_lightning.augment import BACKENDS, AugmentConfig, Augmenter, make_augmenter
+from mcal_lightning.augment import (
+    BACKENDS,
+    AugmentConfig,
+    Augmenter,
+    augment_config,
+    make_augmenter,
+)
 from mcal_lightning.splits import (
     assert_no_patient_overlap,
     grouped_folds,
@@ -212,7 +218,7 @@ class CacheDataModule(L.LightningDataModule):
         folds: int | None = None,
         fold: int | None = None,
         balance: Balance = "weights",
-        augment: AugmentConfig | dict[str, Any] | None = None,
+        augment: AugmentConfig | dict[str, Any] | str | None = None,
         augment_backend: str = "batch",
         in_memory: bool = False,
         allow_ungrouped: bool = False,
@@ -233,8 +239,7 @@ class CacheDataModule(L.LightningDataModule):
         self.val_fraction, self.seed = val_fraction, seed
         self.folds, self.fold = folds, fold
         self.balance: Balance = balance
-        self.augment = augment if isinstance(augment, AugmentConfig) else AugmentConfig(
-            **(augment or {}))
+        self.augment = augment_config(augment)  # a config, a dict or a preset name ("paper")
         self.augment_backend = augment_backend
         self.in_memory = in_memory
         self.allow_ungrouped = allow_ungrouped
