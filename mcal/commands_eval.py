@@ -20,11 +20,15 @@ def replay_paper(config_file: Path | None, lr_range: str | None, **options: Any)
 
     (a) paper: rot90/180/270 copies of every ROI, then a random 80/20 split of the copies,
     scored on that 20%. (b) honest: patient-grouped train/val, scored on the official test
-    split. Prints accuracy, MCC and AUC of both and the inflation in points; both runs are
-    children of one MLflow parent run that holds the comparison (replay/comparison.*).
+    split. Both train with the paper's augmentation (fastai v1's get_transforms) unless the
+    config file sets `augment`. Prints both protocols' metrics, the inflation in points and
+    what the paper printed for the same backbone (its Table 9), with F1 by the paper's formula
+    beside the real F1; both runs are children of one MLflow parent run that holds the
+    comparison (replay/comparison.*).
     """
     from mcal_lightning.backbones import WeightsUnavailable
     from mcal_lightning.replay import replay_paper as run_replay
+    from mcal_lightning.replay_report import PRINTED
     from mcal_lightning.splits import LeakageError
     from mcal_lightning.tracking import DEFAULT_EXPERIMENT, tracking_uri
 
@@ -40,6 +44,10 @@ def replay_paper(config_file: Path | None, lr_range: str | None, **options: Any)
                 f"paper vs honest protocol ({scale['arch']}, {scale['epochs']} epochs, "
                 f"{scale['image_px']} px, {scale['weights']} init; {scale['patients']} patients, "
                 f"{scale['rois']} ROIs, {scale['paper_items']} rotated copies)")
+    console.print(f"'{PRINTED}': what the paper printed for {scale['arch']} (Table 9, its "
+                  "benign-positive naming turned to mcal's malignant-positive; no AUC). "
+                  "f1_paper: the paper's Equation (15), 2·recall/(2·recall+FP+FN), which is "
+                  "what it printed as F1; f1 is 2TP/(2TP+FP+FN).")
     if replay.memoriser is not None:
         print_frame(replay.memoriser.reset_index(), "the same two splits, scored by a pure "
                     "memoriser (1-nearest-neighbour on pixels, no training): what the split leaks")

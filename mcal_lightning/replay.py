@@ -25,8 +25,10 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from mcal_lightning.config import TrainConfig
-from mcal_lightning.memoriser import all_turns, memoriser_scores
+from mcal_lightning.memoriser import MEMORISER_METRICS, all_turns, memoriser_scores
+from mcal_lightning.metrics import paper_f1
 from mcal_lightning.paper_protocol import PaperProtocolDataModule
+from mcal_lightning.paper_reference import SOURCE, reference_scores
 from mcal_lightning.replay_report import INFLATION, METRICS, comparison_table, log_comparison
 from mcal_lightning.tracking import experiment_id, use_tracking
 from mcal_lightning.train import TrainResult, train
@@ -38,6 +40,10 @@ EVALUATED_ON = {
     "paper": "the random 20% of rotated copies (its val set, as the paper reported)",
     "honest": "the official test split (patients never seen in training)",
 }
+PRINTED_NOTE = (f"{SOURCE}, for the same architecture, in mcal's naming (malignant = positive; "
+                "the paper's positive was benign): recall and specificity swapped, precision "
+                "and F1 from the confusion matrix behind its ratios, f1_paper and MCC as "
+                "printed; it reported no AUC")
 NOTES = {
     "paper": "Paper's protocol (LEAKY on purpose): rot90/180/270 copies of every ROI added "
              "before a random 80/20 split by copy; copies of one ROI and views of one patient "
@@ -47,10 +53,13 @@ NOTES = {
 }
 
 
+PAPER_AUGMENT = "paper"  # fastai v1's get_transforms(flip_vert=True), unless the config sets one
+
+
 @dataclass
 class Replay:
     parent_run_id: str
-    table: pd.DataFrame  # rows accuracy, mcc, auroc; paper, honest, inflation in points
+    table: pd.DataFrame  # a row per METRICS; paper, honest, inflation in points, paper as printed
     run_ids: dict[str, str]  # "paper" / "honest" -> child run id
     honest_val: dict[str, float]  # (b) on its patient-grouped val split, for reference
     scale: dict[str, Any]  # what was trained on: patients, ROIs, items, arch, epochs, px, init
@@ -105,7 +114,10 @@ def describe_scale(config: TrainConfig, paper: TrainResult) -> dict[str, Any]:
 
 
 def scores(result: TrainResult, stage: str) -> dict[str, float]:
+    """METRICS of a split, with F1 by the paper's Equation (15) from the confusion counts."""
     found = result.metrics(stage)
+    _, fp, fn, _ = result.module.last_metrics[stage]["confmat"].flatten().tolist()
+    found["f1_paper"] = paper_f1(found["recall"], fp, fn)
     return {metric: found[metric] for metric in METRICS}
 
 
@@ -113,7 +125,8 @@ def replay_paper(config: TrainConfig) -> Replay:
     """Train both protocols as child runs of one parent; log and return the comparison."""
     if config.folds is not None or config.fold is not None:
         raise ValueError("the replay compares single splits: leave folds/fold unset")
-    config = replace(config, evaluate_test=True, log_model=False)
+    config = replace(config, evaluate_test=True, log_model=False,
+                     augment=config.augment or PAPER_AUGMENT)
     resolve_dataset(Path(config.cache))  # no cache: fail before any run exists
     use_tracking()
     name = config.run_name or "replay-paper"
@@ -126,7 +139,7 @@ def replay_paper(config: TrainConfig) -> Replay:
     except BaseException:
         client.set_terminated(parent_id, status="FAILED")
         raise
-    replay = Replay(parent_id, comparison(paper, honest),
+    replay = Replay(parent_id, comparison(paper, honest, config.arch),
                     {"paper": paper.run_id, "honest": honest.run_id},
                     scores(honest, "val"), describe_scale(config, paper),
                     memoriser_comparison(paper, honest))
@@ -134,9 +147,11 @@ def replay_paper(config: TrainConfig) -> Replay:
     return replay
 
 
-def comparison(paper: TrainResult, honest: TrainResult) -> pd.DataFrame:
-    """(a) on its random 20% ("test" there is that same val set), (b) on the official test."""
-    return comparison_table(scores(paper, "test"), scores(honest, "test"))
+def comparison(paper: TrainResult, honest: TrainResult, arch: str) -> pd.DataFrame:
+    """(a) on its random 20% ("test" there is that same val set), (b) on the official test,
+    and what the paper printed for arch."""
+    return comparison_table(scores(paper, "test"), scores(honest, "test"),
+                            printed=reference_scores(arch))
 
 
 def memoriser_comparison(paper: TrainResult, honest: TrainResult) -> pd.DataFrame:
@@ -150,7 +165,7 @@ def memoriser_comparison(paper: TrainResult, honest: TrainResult) -> pd.DataFram
     fair_sides = [(train_rows, train_turns, fair.labels_of(train_rows)),
                   (test_rows, np.zeros(len(test_rows), np.int64), fair.labels_of(test_rows))]
     return comparison_table(memoriser_scores(images, *leaky_sides),
-                            memoriser_scores(images, *fair_sides))
+                            memoriser_scores(images, *fair_sides), metrics=MEMORISER_METRICS)
 
 
 def log_parent(replay: Replay, fingerprint: str) -> None:
@@ -164,7 +179,7 @@ def log_parent(replay: Replay, fingerprint: str) -> None:
         for metric, row in replay.table.iterrows():
             mlflow.log_metric(f"inflation_points/{metric}", float(row[INFLATION]))
         details = {"runs": replay.run_ids, "evaluated_on": EVALUATED_ON, "notes": NOTES,
-                   "scale": replay.scale}
+                   "scale": replay.scale, "paper_as_printed": PRINTED_NOTE}
         scale = replay.scale
         title = (f"paper vs honest protocol: {scale['arch']}, {scale['epochs']} epochs, "
                  f"{scale['image_px']} px, {scale['weights']} init, "

@@ -1,8 +1,12 @@
-"""The replay's comparison of the paper and honest protocols: table, bar chart, artifacts."""
+"""The replay's comparison of the paper and honest protocols: table, bar chart, artifacts.
+
+Beside the two protocols' scores sits a reference column: what the paper printed (Table 9) for
+the same architecture. ``f1_paper`` is the paper's Equation (15), shown next to the real F1.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib
@@ -16,18 +20,24 @@ from matplotlib.figure import Figure
 
 from mcal_lightning.tracking import log_figure
 
-METRICS = ("accuracy", "mcc", "auroc")
+METRICS = ("accuracy", "recall", "precision", "specificity", "f1", "f1_paper", "mcc", "auroc")
 PAPER, HONEST, INFLATION = "paper protocol", "honest protocol", "inflation (points)"
+PRINTED = "paper as printed"  # Table 9 for the same architecture; NaN where it printed none
 ARTIFACTS = "replay"
 COLORS = {PAPER: "#de2d26", HONEST: "#3182bd"}
 
 
-def comparison_table(paper: Mapping[str, float], honest: Mapping[str, float]) -> pd.DataFrame:
-    """Rows accuracy, mcc, auroc; the two protocols' scores and the inflation, (a - b) * 100."""
-    frame = pd.DataFrame({PAPER: [float(paper[m]) for m in METRICS],
-                          HONEST: [float(honest[m]) for m in METRICS]},
-                         index=pd.Index(METRICS, name="metric"))
+def comparison_table(paper: Mapping[str, float], honest: Mapping[str, float],
+                     printed: Mapping[str, float] | None = None,
+                     metrics: Sequence[str] = METRICS) -> pd.DataFrame:
+    """A row per metric: both protocols' scores, the inflation (a - b) * 100 and, given printed,
+    the paper's own number (NaN where it printed none)."""
+    frame = pd.DataFrame({PAPER: [float(paper[m]) for m in metrics],
+                          HONEST: [float(honest[m]) for m in metrics]},
+                         index=pd.Index(metrics, name="metric"))
     frame[INFLATION] = (frame[PAPER] - frame[HONEST]) * 100
+    if printed is not None:
+        frame[PRINTED] = [float(printed.get(m, np.nan)) for m in metrics]
     return frame
 
 
@@ -35,10 +45,13 @@ def comparison_figure(table: pd.DataFrame, title: str) -> Figure:
     """Grouped bars of both protocols per metric, each pair labelled with its inflation."""
     x = np.arange(len(table))
     width = 0.38
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(1.1 * len(table) + 1.5, 4.0))
     for offset, column in ((-width / 2, PAPER), (width / 2, HONEST)):
         bars = ax.bar(x + offset, table[column], width, label=column, color=COLORS[column])
         ax.bar_label(bars, fmt="%.3f", fontsize=8)
+    if PRINTED in table:
+        ax.scatter(x, table[PRINTED], marker="_", s=400, color="black", zorder=3,
+                   label=f"{PRINTED} (Table 9)")
     for position, (paper, honest, points) in zip(x, table[[PAPER, HONEST, INFLATION]].values,
                                                  strict=True):
         top = max(paper, honest, 0.0)
@@ -50,7 +63,7 @@ def comparison_figure(table: pd.DataFrame, title: str) -> Figure:
     ax.set_xticks(x, list(table.index))
     ax.set_ylabel("score")
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=2, fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=3, fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -59,7 +72,9 @@ def comparison_record(table: pd.DataFrame, honest_val: Mapping[str, float],
                       details: Mapping[str, Any]) -> dict[str, Any]:
     """What comparison.json holds: the table by metric, the honest val scores, the setting."""
     by_metric = {metric: {"paper": row[PAPER], "honest": row[HONEST],
-                          "inflation_points": row[INFLATION]}
+                          "inflation_points": row[INFLATION],
+                          **({"paper_as_printed": None if np.isnan(row[PRINTED])
+                              else float(row[PRINTED])} if PRINTED in table else {})}
                  for metric, row in table.iterrows()}
     return {"metrics": by_metric,
             "honest_val_reference": {m: float(honest_val[m]) for m in METRICS},

@@ -53,6 +53,15 @@ class TrainResult:
         return {name: float(value) for name, value in found.items() if name != "confmat"}
 
 
+def resolved_settings(config: TrainConfig, datamodule: CacheDataModule) -> dict[str, Any]:
+    """The config as logged: augmentation as the laws it resolved to, a preset name beside."""
+    settings = config.as_dict()
+    preset = config.augment if isinstance(config.augment, str) else (
+        config.augment.get("preset") if isinstance(config.augment, dict) else None)
+    settings["augment"] = {**datamodule.augment.as_dict(), "preset": preset or "none"}
+    return settings
+
+
 def make_datamodule(config: TrainConfig) -> CacheDataModule:
     datamodule = CacheDataModule(
         config.cache, batch_size=config.batch_size, num_workers=config.num_workers,
@@ -170,7 +179,8 @@ def train(config: TrainConfig, run_id: str | None = None,
         module = make_module(config, datamodule)
         extra = list(callbacks or [])
         trainer = make_trainer(config, logger, [checkpoint, *extra], workdir, config.devices)
-        logger.log_hyperparams(run_params(config.as_dict(), datamodule.fingerprint))
+        logger.log_hyperparams(run_params(resolved_settings(config, datamodule),
+                                          datamodule.fingerprint))
         logger.log_hyperparams({f"data.{k}": v for k, v in datamodule.describe().items()})
         trainer.fit(module, datamodule=datamodule)
         raise_decisions_taken_in_workers(extra)

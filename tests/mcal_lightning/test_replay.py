@@ -11,8 +11,12 @@ from click.testing import CliRunner
 from mlflow import MlflowClient
 
 from mcal.cli import main
+from mcal_lightning.metrics import paper_f1
+from mcal_lightning.paper_reference import reference_scores
 from mcal_lightning.replay import PROTOCOL_TAG
-from mcal_lightning.replay_report import HONEST, INFLATION, METRICS, PAPER
+from mcal_lightning.replay_report import HONEST, INFLATION, METRICS, PAPER, PRINTED
+
+LOGGED = [m for m in METRICS if m != "f1_paper"]  # f1_paper lives in the comparison alone
 
 EXPERIMENT = "replay-test"
 
@@ -67,7 +71,7 @@ def test_comparison_artifacts_match_the_child_runs(replayed, tmp_path: Path):
                                                        str(tmp_path))).read_text())
     runs = children(client, parent_id)
     assert record["runs"] == {name: run.info.run_id for name, run in runs.items()}
-    for metric in METRICS:
+    for metric in LOGGED:
         row = record["metrics"][metric]
         assert row["paper"] == pytest.approx(runs["paper"].data.metrics[f"test/{metric}"])
         assert row["honest"] == pytest.approx(runs["honest"].data.metrics[f"test/{metric}"])
@@ -77,7 +81,7 @@ def test_comparison_artifacts_match_the_child_runs(replayed, tmp_path: Path):
     table = pd.read_csv(client.download_artifacts(parent_id, "replay/comparison.csv",
                                                   str(tmp_path)), index_col="metric")
     assert list(table.index) == list(METRICS)
-    assert list(table.columns) == [PAPER, HONEST, INFLATION]
+    assert list(table.columns) == [PAPER, HONEST, INFLATION, PRINTED]
     assert table.at["mcc", INFLATION] == pytest.approx(record["metrics"]["mcc"]
                                                        ["inflation_points"])
 
@@ -86,12 +90,43 @@ def test_the_paper_run_is_scored_on_its_own_random_split(replayed):
     client, parent_id, _ = replayed
     runs = children(client, parent_id)
     paper, honest = runs["paper"].data.metrics, runs["honest"].data.metrics
-    for metric in METRICS:  # the paper's "test" is its val set
+    for metric in LOGGED:  # the paper's "test" is its val set
         assert paper[f"test/{metric}"] == pytest.approx(paper[f"val/{metric}"])
     assert honest["test/accuracy"] != pytest.approx(honest["val/accuracy"]) or (
         honest["test/auroc"] != pytest.approx(honest["val/auroc"]))  # (b): two other splits
     params = client.get_run(parent_id).data.params
     assert params["scale.epochs"] == "1" and params["scale.weights"] == "none"
+
+
+def test_f1_by_the_papers_formula_sits_beside_the_real_f1(replayed, tmp_path: Path):
+    client, parent_id, _ = replayed
+    record = json.loads(Path(client.download_artifacts(parent_id, "replay/comparison.json",
+                                                       str(tmp_path))).read_text())
+    for protocol, run in children(client, parent_id).items():
+        logged = run.data.metrics
+        expected = paper_f1(logged["test/recall"], logged["test/fp"], logged["test/fn"])
+        assert record["metrics"]["f1_paper"][protocol] == pytest.approx(expected)
+        assert record["metrics"]["f1"][protocol] == pytest.approx(logged["test/f1"])
+
+
+def test_the_papers_printed_table9_is_the_reference_column(replayed, tmp_path: Path):
+    client, parent_id, output = replayed
+    record = json.loads(Path(client.download_artifacts(parent_id, "replay/comparison.json",
+                                                       str(tmp_path))).read_text())
+    printed = reference_scores("resnet34")
+    assert printed["accuracy"] == 0.9932 and printed["mcc"] == 0.8950
+    for metric in METRICS:
+        assert record["metrics"][metric]["paper_as_printed"] == (
+            None if metric == "auroc" else pytest.approx(printed[metric]))
+    assert "Table 9" in record["paper_as_printed"] and PRINTED in output
+
+
+def test_both_protocols_train_with_the_papers_augmentation(replayed):
+    client, parent_id, _ = replayed
+    for run in children(client, parent_id).values():
+        params = run.data.params
+        assert params["augment.preset"] == "paper" and params["augment.lighting"] == "logit"
+        assert params["augment.transpose_p"] == "0.5"
 
 
 def test_table_is_printed_with_the_scale(replayed):
