@@ -58,19 +58,42 @@ def load_index(data_dir: Path, **folder: Any) -> Any:
               help="Shrink every size (1.0 = CBIS-like 4000 px films).")
 @click.option("--corrupt", type=click.IntRange(0), default=0, show_default=True,
               help="Add K broken cases (truncated, bad label, missing, non-DICOM, blank).")
+@click.option("--full-images", type=click.Choice(["full", "reduced", "none"]), default="full",
+              show_default=True,
+              help="How the full-field images are stored. full: uncompressed at full size, as "
+                   "in CBIS-DDSM (about 21 MB each at scale 1). reduced: block-averaged by "
+                   "--reduction, PixelSpacing scaled to match; lost: the fine detail (at 4x a "
+                   "pixel is 0.2 mm at scale 1, most calcifications blur away) and masks the "
+                   "size of their full image, so `mcal index` tells crop from mask by their "
+                   "pixels instead (slower). none: not "
+                   "written; the CSVs still name them, as CBIS-DDSM's do, but the files are "
+                   "absent, so nothing can look at whole breasts. Crops, masks and labels are "
+                   "identical in all three (training uses only crops).")
+@click.option("--reduction", type=click.IntRange(2, 16), default=4, show_default=True,
+              help="Integer downsampling factor of --full-images reduced.")
 @WORKERS
 def phantom(out_dir: Path, patients: int, seed: int, scale: float, corrupt: int,
-            workers: int | None) -> None:
-    """Generate a phantom CBIS-DDSM calcification set (TCIA layout, official CSVs)."""
+            full_images: str, reduction: int, workers: int | None) -> None:
+    """Generate a phantom CBIS-DDSM calcification set (TCIA layout, official CSVs).
+
+    ROI masks are written RLE Lossless (they are mostly zeros), crops and full-field images
+    uncompressed; every DICOM carries PixelSpacing (0.05 mm / scale, times --reduction for
+    reduced full images).
+    """
     from preprocessing.phantom import generate_phantom
 
     result = generate_phantom(out_dir, patients=patients, seed=seed, scale=scale,
-                              corrupt=corrupt, workers=workers)
+                              corrupt=corrupt, workers=workers, full_images=full_images,
+                              reduction=reduction)
     console.print(
         f"phantom: {result.n_rois} ROIs from {result.n_patients} patients in {out_dir}, "
         f"{result.n_malignant / max(result.n_rois, 1):.1%} malignant, "
         f"{result.n_corrupt} corrupt cases added"
     )
+    if full_images == "reduced":
+        console.print(f"full-field images reduced {reduction}x (PixelSpacing scaled to match)")
+    elif full_images == "none":
+        console.print("full-field images not written: the CSVs name files that are absent")
     console.print(f"Bayes-ceiling AUC (true P(malignant) vs labels): {result.bayes_auc:.4f}")
     console.print(f"ground truth sidecar: {result.truth_csv}")
 

@@ -1,4 +1,4 @@
-"""Writing phantom MG images as uncompressed DICOM files (explicit VR little endian)."""
+"""Writing phantom MG images as DICOM files: explicit VR little endian, or RLE Lossless (masks)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.encaps import encapsulate
 from pydicom.uid import (
+    UID,
     DigitalMammographyXRayImageStorageForPresentation,
     ExplicitVRLittleEndian,
+    RLELossless,
     generate_uid,
 )
 
 from preprocessing.phantom.constants import MAX_PIXEL_VALUE, P_MONOCHROME1
+from preprocessing.phantom.rle import encode_frame
 
 # Plainly fake identifying values, present so de-identification can be tested.
 FAKE_PATIENT_NAME_PREFIX = "PHANTOM^SYNTHETIC"
@@ -57,6 +61,8 @@ def draw_presentation(rng: np.random.Generator) -> Presentation:
 def stored_values(values: np.ndarray, presentation: Presentation) -> np.ndarray:
     """Stored pixels whose modality value (stored + intercept) is values (integers 0..4095),
     or its inverse 4095 - values for MONOCHROME1."""
+    if values.dtype == np.uint16 and not presentation.monochrome1 and not presentation.intercept:
+        return values  # already uint16 within 0..4095: nothing to change, nothing to copy
     modality = values.astype(np.int32)
     if presentation.monochrome1:
         modality = MAX_PIXEL_VALUE - modality
@@ -77,11 +83,11 @@ class DicomHeader:
     instance_number: int
 
 
-def _file_meta(sop_uid: str) -> FileMetaDataset:
+def _file_meta(sop_uid: str, transfer_syntax: UID) -> FileMetaDataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = DigitalMammographyXRayImageStorageForPresentation
     meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.TransferSyntaxUID = transfer_syntax
     return meta
 
 
@@ -105,7 +111,8 @@ def _identify(ds: FileDataset, header: DicomHeader) -> None:
     ds.InstanceNumber = header.instance_number
 
 
-def _set_pixels(ds: FileDataset, stored: np.ndarray, presentation: Presentation) -> None:
+def _set_pixels(ds: FileDataset, stored: np.ndarray, presentation: Presentation,
+                pixel_spacing_mm: float | None, rle: bool) -> None:
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME1" if presentation.monochrome1 else "MONOCHROME2"
     ds.Rows, ds.Columns = (int(n) for n in stored.shape)
@@ -118,14 +125,27 @@ def _set_pixels(ds: FileDataset, stored: np.ndarray, presentation: Presentation)
         ds.RescaleType = "US"
     if presentation.window is not None:
         ds.WindowCenter, ds.WindowWidth = presentation.window
-    ds.add_new(0x7FE00010, "OW", stored.astype("<u2").tobytes())
+    if pixel_spacing_mm is not None:  # row spacing, column spacing (square pixels)
+        ds.PixelSpacing = [f"{pixel_spacing_mm:.10g}"] * 2
+    pixels = np.ascontiguousarray(stored, dtype="<u2")
+    if rle:
+        ds.add_new(0x7FE00010, "OB", encapsulate([encode_frame(pixels)]))
+        ds["PixelData"].is_undefined_length = True
+    else:
+        ds.add_new(0x7FE00010, "OW", pixels.tobytes())
 
 
 def write_mg_dicom(path: Path, stored: np.ndarray, header: DicomHeader,
-                   presentation: Presentation) -> None:
-    """Write one uncompressed MG file (stored: uint16 within 0..4095)."""
-    ds = FileDataset(str(path), {}, file_meta=_file_meta(header.sop_uid), preamble=b"\0" * 128)
+                   presentation: Presentation, pixel_spacing_mm: float | None = None,
+                   rle: bool = False) -> None:
+    """Write one MG file (stored: uint16 within 0..4095), uncompressed or RLE Lossless.
+
+    pixel_spacing_mm, when given, becomes PixelSpacing (square pixels, mm in the film plane).
+    """
+    syntax = RLELossless if rle else ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=_file_meta(header.sop_uid, syntax),
+                     preamble=b"\0" * 128)
     _identify(ds, header)
-    _set_pixels(ds, stored, presentation)
+    _set_pixels(ds, stored, presentation, pixel_spacing_mm, rle)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)

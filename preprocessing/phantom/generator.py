@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import ctypes
 import multiprocessing
 import os
 from collections.abc import Iterator
@@ -14,10 +15,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from preprocessing.cbis_csv import CALC_COLUMNS, CALC_CSV_NAMES
 from preprocessing.phantom.cases import plan_patient
 from preprocessing.phantom.corrupt import corrupt_case, corrupt_kind
-from preprocessing.phantom.render import PatientOutput, render_patient
+from preprocessing.phantom.render import (
+    DEFAULT_REDUCTION,
+    FULL_IMAGE_MODES,
+    PatientOutput,
+    render_patient,
+)
 
 TRUTH_CSV_NAME = "phantom_truth.csv"
 TRUTH_COLUMNS: tuple[str, ...] = (
@@ -37,19 +42,38 @@ class PhantomResult:
     truth_csv: Path
 
 
-def build_patient(index: int, out_dir: Path, seed: int, scale: float,
-                  n_regular: int) -> PatientOutput:
+def build_patient(index: int, out_dir: Path, seed: int, scale: float, n_regular: int,
+                  full_images: str = "full", reduction: int = DEFAULT_REDUCTION) -> PatientOutput:
     """Plan, render and write one patient; indices past n_regular become corrupt cases."""
     rng = np.random.default_rng([seed, index])
     corrupt = index > n_regular
     plan = plan_patient(rng, index, single_roi=corrupt)
-    output = render_patient(out_dir, seed, scale, plan, rng)
+    output = render_patient(out_dir, seed, scale, plan, rng, full_images, reduction)
     if corrupt:
         (_, row), files = output.csv_rows[0], output.roi_files[0]
         row["cropped image file path"], row["ROI mask file path"] = files.crop + "\n", files.mask
         corrupt_case(corrupt_kind(index - n_regular - 1), out_dir / files.crop, row)
         output.truth_rows.clear()  # corrupt cases are not in the sidecar
     return output
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt parameters
+
+
+def _keep_freed_memory() -> None:
+    """Worker start-up: let glibc reuse freed image buffers instead of returning them.
+
+    glibc serves every allocation over 32 MB (a 4000 x 2600 float32 image is 42 MB) with a fresh
+    mmap, so each of the dozen such arrays per view costs page faults and kernel zeroing, about
+    a fifth of a worker's time. Without mmap and trimming, freed buffers are reused. Only in the
+    phantom's own worker processes (which exit when done); elsewhere (not glibc) it does nothing.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_MAX, 0)
+        libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+    except (OSError, AttributeError):
+        pass
 
 
 def _run_all(task: partial[PatientOutput], indices: list[int], workers: int,
@@ -62,7 +86,8 @@ def _run_all(task: partial[PatientOutput], indices: list[int], workers: int,
     # spawn: workers never inherit thread pools (OpenCV, BLAS) from the parent in a broken state
     context = multiprocessing.get_context("spawn")
     chunksize = max(1, len(indices) // (workers * 8))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=_keep_freed_memory) as pool:
         yield from bar(pool.map(task, indices, chunksize=chunksize))
 
 
@@ -90,8 +115,9 @@ def bayes_auc(truth_rows: list[dict[str, str]]) -> float:
 
 
 def generate_phantom(out_dir: Path, patients: int = 200, seed: int = 0, scale: float = 1.0,
-                     corrupt: int = 0, workers: int | None = None,
-                     progress: bool = True) -> PhantomResult:
+                     corrupt: int = 0, workers: int | None = None, progress: bool = True,
+                     full_images: str = "full",
+                     reduction: int = DEFAULT_REDUCTION) -> PhantomResult:
     """Write a phantom CBIS-DDSM calcification set (TCIA layout, official CSVs) to out_dir.
 
     Patients are P_00001..P_<patients>. The corrupt cases get the next patient ids, one CC ROI
@@ -101,10 +127,23 @@ def generate_phantom(out_dir: Path, patients: int = 200, seed: int = 0, scale: f
     "NA"). About 10% of CSV rows swap the crop and mask cells, as TCIA's do. Output is
     byte-identical for a seed whatever the worker count; workers > 1 use spawned processes, so
     scripts calling this need the usual `if __name__ == "__main__":` guard.
+
+    Storage, which changes no crop, mask or label: ROI masks are RLE Lossless (they are mostly
+    zeros), crops uncompressed, every file carries PixelSpacing (0.05 mm / scale). full_images
+    "full" writes the full-field images uncompressed at full size (as CBIS-DDSM has them);
+    "reduced" writes them block-averaged by the integer reduction, PixelSpacing multiplied by
+    it (so they no longer have the masks' size); "none" writes none, the CSVs still naming them.
     """
+    from preprocessing.cbis_csv import CALC_COLUMNS, CALC_CSV_NAMES  # pandas: not in workers
+
+    if full_images not in FULL_IMAGE_MODES:
+        raise ValueError(f"full_images must be one of {FULL_IMAGE_MODES}, got {full_images!r}")
+    if full_images == "reduced" and (not isinstance(reduction, int) or reduction < 2):
+        raise ValueError(f"reduction must be an integer >= 2, got {reduction!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    task = partial(build_patient, out_dir=out_dir, seed=seed, scale=scale, n_regular=patients)
+    task = partial(build_patient, out_dir=out_dir, seed=seed, scale=scale, n_regular=patients,
+                   full_images=full_images, reduction=reduction)
     indices = list(range(1, patients + corrupt + 1))
     workers = min(workers or os.cpu_count() or 1, max(len(indices), 1))
     csv_rows: dict[str, list[dict[str, str]]] = {split: [] for split in CALC_CSV_NAMES}

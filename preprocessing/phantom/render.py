@@ -1,4 +1,9 @@
-"""Render one patient: its full-field images, ROI masks and crops as DICOM, plus its CSV rows."""
+"""Render one patient: its full-field images, ROI masks and crops as DICOM, plus its CSV rows.
+
+Every pixel is drawn the same way whatever is written: full_images only decides whether the
+full-field image is stored at full size ("full"), block-averaged by an integer factor
+("reduced") or not at all ("none"); the random stream, the masks and the crops do not change.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +42,8 @@ from preprocessing.phantom.dicom_writer import (
 from preprocessing.phantom.draw import render_lesion
 
 MIN_SIDE_PX = 64
+FULL_IMAGE_MODES = ("full", "reduced", "none")
+DEFAULT_REDUCTION = 4
 # Peak calcification contrast (in 12-bit units) by subtlety 1 (faintest) to 5.
 CONTRAST_BY_SUBTLETY = {1: 180.0, 2: 300.0, 3: 450.0, 4: 650.0, 5: 900.0}
 
@@ -57,6 +64,13 @@ class _Context:
     scale: float
     plan: PatientPlan
     lesions3d: dict[str, Lesion3D]
+    full_images: str = "full"
+    reduction: int = DEFAULT_REDUCTION
+
+    @property
+    def pixel_spacing_mm(self) -> float:
+        """Size of one full-resolution pixel: lesions are drawn at PIXELS_PER_MM * scale."""
+        return 1.0 / (PIXELS_PER_MM * self.scale)
 
 
 def image_shape(rng: np.random.Generator, scale: float) -> tuple[int, int]:
@@ -72,8 +86,25 @@ def _uids(ctx: _Context, folder: str) -> tuple[str, str]:
 
 
 def _write(ctx: _Context, rel: str, values: np.ndarray, header: DicomHeader,
-           presentation: Presentation) -> None:
-    write_mg_dicom(ctx.out_dir / rel, stored_values(values, presentation), header, presentation)
+           presentation: Presentation, reduction: int = 1, rle: bool = False) -> None:
+    write_mg_dicom(ctx.out_dir / rel, stored_values(values, presentation), header, presentation,
+                   pixel_spacing_mm=ctx.pixel_spacing_mm * reduction, rle=rle)
+
+
+def reduce_image(values: np.ndarray, factor: int,
+                 avoid_shapes: tuple[tuple[int, int], ...] = ()) -> np.ndarray:
+    """The mean of each factor x factor block, rounded to the nearest integer (uint16).
+
+    The last rows and columns that do not fill a block are dropped, so pixel (i, j) covers
+    exactly rows i*factor.. and columns j*factor.. of values and its spacing is exactly factor
+    times the original's. One more bottom row goes while the shape equals one of avoid_shapes:
+    readers tell a crop from its mask by the full image's shape, which no crop may share.
+    """
+    rows, cols = values.shape[0] // factor, values.shape[1] // factor
+    while (rows, cols) in avoid_shapes and rows > 1:
+        rows -= 1
+    blocks = np.ascontiguousarray(values[: rows * factor, : cols * factor])
+    return cv2.resize(blocks, (cols, rows), interpolation=cv2.INTER_AREA)  # block means
 
 
 def _header(ctx: _Context, side: str, view: str, folder: str, instance: int,
@@ -91,8 +122,9 @@ def _tissue_image(rng: np.random.Generator, geom: anatomy.BreastGeometry, densit
     thickness = anatomy.thickness_profile(radius2)
     if view == "MLO":  # the muscle belongs to the body: no background showing through it
         muscle = anatomy.pectoral_mask(rng, geom)
-        thickness = np.maximum(thickness, muscle)
-        image += muscle * np.float32(rng.uniform(900.0, 1300.0))
+        np.maximum(thickness, muscle, out=thickness)
+        muscle *= np.float32(rng.uniform(900.0, 1300.0))
+        image += muscle
     image += anatomy.parenchyma(rng, radius2, thickness, density)
     return image
 
@@ -121,7 +153,7 @@ def roi_mask(shape: tuple[int, int], points: np.ndarray, margin_px: float) -> np
 
 def crop_box(mask: np.ndarray, margin_frac: float) -> tuple[slice, slice]:
     """The mask's bounding box plus a margin, clipped, and never the whole image."""
-    rows, cols = np.nonzero(mask)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     pad = max(2, round(margin_frac * max(np.ptp(rows), np.ptp(cols))))
     r0, r1 = max(rows.min() - pad, 0), min(rows.max() + pad + 1, mask.shape[0])
     c0, c1 = max(cols.min() - pad, 0), min(cols.max() + pad + 1, mask.shape[1])
@@ -146,6 +178,24 @@ def _draw_lesion(ctx: _Context, image: np.ndarray, geom: anatomy.BreastGeometry,
     return roi_mask(image.shape, patch.points + np.array([row, col]), margin)
 
 
+def _quantise(noisy: np.ndarray) -> np.ndarray:
+    """Round to integers 0..4095 as uint16 (in place on noisy, which is used up)."""
+    np.rint(noisy, out=noisy)
+    np.clip(noisy, 0, MAX_PIXEL_VALUE, out=noisy)
+    return noisy.astype(np.uint16)
+
+
+def _write_full_image(ctx: _Context, rel: str, values: np.ndarray, header: DicomHeader,
+                      presentation: Presentation, crop_shapes: list[tuple[int, int]]) -> None:
+    if ctx.full_images == "full":
+        _write(ctx, rel, values, header, presentation)
+    elif ctx.full_images == "reduced":
+        reduced = reduce_image(values, ctx.reduction, tuple(crop_shapes))
+        _write(ctx, rel, reduced, header, presentation, reduction=ctx.reduction)
+    elif ctx.full_images != "none":
+        raise ValueError(f"full_images must be one of {FULL_IMAGE_MODES}, got {ctx.full_images!r}")
+
+
 def render_view(ctx: _Context, rng: np.random.Generator, breast: BreastPlan, view: str,
                 output: PatientOutput) -> None:
     """One full-field image with all its lesions, then one mask + crop per lesion."""
@@ -156,35 +206,38 @@ def render_view(ctx: _Context, rng: np.random.Generator, breast: BreastPlan, vie
     masks = [_draw_lesion(ctx, image, geom, view, lesion, rng) for _, lesion in shown]
     anatomy.add_label_block(rng, image, geom, f"{side[0]} {view}")
     anatomy.add_scanner_edge(rng, image, geom)
-    noisy = anatomy.add_noise(rng, image)
-    values = np.clip(np.rint(noisy), 0, MAX_PIXEL_VALUE).astype(np.uint16)
+    values = _quantise(anatomy.add_noise(rng, image))
     full_folder = case_folder(plan.split, plan.patient_id, side, view)
     full_rel = "/".join([full_folder, *_uids(ctx, full_folder), "000000.dcm"])
-    _write(ctx, full_rel, values,
-           _header(ctx, side, view, full_folder, 0, "full mammogram images"),
-           draw_presentation(rng))
+    full_header = _header(ctx, side, view, full_folder, 0, "full mammogram images")
+    full_presentation = draw_presentation(rng)  # drawn even when not written: same stream
+    crop_shapes = []
     for (abnormality_id, lesion), mask in zip(shown, masks, strict=True):
         folder = case_folder(plan.split, plan.patient_id, side, view, abnormality_id)
         base = "/".join([folder, *_uids(ctx, folder)])
         files = RoiFiles(full_rel, f"{base}/000001.dcm", f"{base}/000000.dcm")
         _write(ctx, files.mask, mask.astype(np.uint16) * np.uint16(255),
-               _header(ctx, side, view, folder, 0, "ROI mask images"), Presentation())
+               _header(ctx, side, view, folder, 0, "ROI mask images"), Presentation(), rle=True)
         rows, cols = crop_box(mask, rng.uniform(0.05, 0.15))
-        _write(ctx, files.crop, values[rows, cols],
-               _header(ctx, side, view, folder, 1, "cropped images"), draw_presentation(rng))
+        crop = values[rows, cols]
+        crop_shapes.append(crop.shape)
+        _write(ctx, files.crop, crop, _header(ctx, side, view, folder, 1, "cropped images"),
+               draw_presentation(rng))
         swapped = bool(rng.random() < P_SWAPPED_CROP_MASK)
         output.csv_rows.append((plan.split, csv_row(plan, side, view, abnormality_id, lesion,
                                                     files, swapped)))
         output.truth_rows.append(truth_row(plan, side, view, abnormality_id, lesion))
         output.roi_files.append(files)
+    _write_full_image(ctx, full_rel, values, full_header, full_presentation, crop_shapes)
 
 
 def render_patient(out_dir: Path, seed: int, scale: float, plan: PatientPlan,
-                   rng: np.random.Generator) -> PatientOutput:
+                   rng: np.random.Generator, full_images: str = "full",
+                   reduction: int = DEFAULT_REDUCTION) -> PatientOutput:
     """Write every file of one patient; the same lesion is drawn in 3-D once for both views."""
     lesions3d = {lesion.lesion_id: make_lesion(rng, lesion.calc_type, lesion.distribution)
                  for breast in plan.breasts for lesion in breast.lesions}
-    ctx = _Context(out_dir, seed, scale, plan, lesions3d)
+    ctx = _Context(out_dir, seed, scale, plan, lesions3d, full_images, reduction)
     output = PatientOutput()
     for breast in plan.breasts:
         for view in ("CC", "MLO"):

@@ -12,10 +12,16 @@ import pandas as pd
 import pydicom
 import pytest
 from pydicom.pixels import apply_modality_lut
-from pydicom.uid import DigitalMammographyXRayImageStorageForPresentation, ExplicitVRLittleEndian
+from pydicom.uid import (
+    DigitalMammographyXRayImageStorageForPresentation,
+    ExplicitVRLittleEndian,
+    RLELossless,
+)
 from sklearn.metrics import roc_auc_score
 
 from preprocessing.cbis_csv import CALC_COLUMNS, CALC_CSV_NAMES, read_calc_csv
+from preprocessing.images import read_image
+from preprocessing.index import build_index
 from preprocessing.phantom import PhantomResult, generate_phantom
 
 PATIENTS = 120
@@ -145,7 +151,10 @@ def test_dicom_headers_look_like_cbis_mg_with_fake_phi(phantom: PhantomResult,
             ds = pydicom.dcmread(phantom.out_dir / row[column])
             assert ds.Modality == "MG"
             assert ds.SOPClassUID == DigitalMammographyXRayImageStorageForPresentation
-            assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+            is_mask = ds.SeriesDescription == "ROI mask images"  # cells may be swapped
+            assert ds.file_meta.TransferSyntaxUID == (RLELossless if is_mask
+                                                      else ExplicitVRLittleEndian)
+            assert [float(v) for v in ds.PixelSpacing] == [1.0, 1.0]  # 0.05 mm / scale 0.05
             assert (ds.BitsAllocated, ds.BitsStored, ds.HighBit) == (16, 12, 11)
             assert int(ds.pixel_array.max()) <= 4095
             assert ds.PatientID == row["patient_id"] and re.fullmatch(r"P_\d{5}", ds.PatientID)
@@ -195,3 +204,247 @@ def test_corrupt_cases_cover_the_five_kinds(phantom: PhantomResult, table: pd.Da
     assert not missing.exists()
     assert not_dicom.read_bytes()[128:132] != b"DICM"
     assert np.unique(pydicom.dcmread(blank).pixel_array).size == 1
+
+
+
+# --- storage: RLE masks, full-field images full / reduced / none, same crops and labels ------
+
+MODES = ("full", "reduced", "none")
+MODE_SCALE, REDUCTION = 0.06, 4
+
+
+@pytest.fixture(scope="module")
+def by_mode(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PhantomResult]:
+    """One small phantom per full-images mode, same seed, corrupt cases included."""
+    return {mode: generate_phantom(tmp_path_factory.mktemp(mode), patients=14, seed=11,
+                                   scale=MODE_SCALE, corrupt=CORRUPT, workers=1, progress=False,
+                                   full_images=mode, reduction=REDUCTION)
+            for mode in MODES}
+
+
+def _csv_table(out_dir: Path) -> pd.DataFrame:
+    return pd.concat([read_calc_csv(out_dir / name, split)
+                      for split, name in CALC_CSV_NAMES.items()], ignore_index=True)
+
+
+def _is_full_image(rel: str) -> bool:
+    """Full-field images live in case folders without an abnormality id (..._LEFT_CC)."""
+    return rel.split("/")[0].rsplit("_", 1)[-1] in ("CC", "MLO")
+
+
+def _masks_with_full_image(out_dir: Path) -> list[tuple[Path, Path]]:
+    """(mask, its full-field image) of every regular ROI, told apart by series description."""
+    pairs = []
+    for _, row in _csv_table(out_dir).iterrows():
+        for cell in ("crop_path", "mask_path"):
+            path = out_dir / row[cell]
+            if path.is_file() and path.read_bytes()[128:132] == b"DICM" and pydicom.dcmread(
+                    path, stop_before_pixels=True).SeriesDescription == "ROI mask images":
+                pairs.append((path, out_dir / row["image_path"]))
+    return pairs
+
+
+def test_masks_are_rle_lossless_and_decode_to_the_uncompressed_pixels(
+        tmp_path: Path, by_mode: dict[str, PhantomResult]) -> None:
+    from preprocessing.phantom.dicom_writer import DicomHeader, Presentation, write_mg_dicom
+
+    pairs = _masks_with_full_image(by_mode["full"].out_dir)
+    assert len(pairs) == by_mode["full"].n_rois + CORRUPT  # corrupt cases keep their masks
+    header = DicomHeader("P_00001", "LEFT", "CC", "1.2.3", "1.2.3.4", "1.2.3.4.5", "x", 1)
+    for mask, full in pairs[:15]:
+        ds = pydicom.dcmread(mask)
+        assert ds.file_meta.TransferSyntaxUID == RLELossless
+        assert ds["PixelData"].is_undefined_length  # encapsulated, as compressed data must be
+        pixels = ds.pixel_array
+        assert set(np.unique(pixels)) == {0, 255}
+        assert pixels.shape == pydicom.dcmread(full).pixel_array.shape
+        assert mask.stat().st_size < pixels.nbytes / 2
+        # the same pixels written uncompressed read back identically, through pydicom and
+        # through the project's reader
+        plain = tmp_path / "plain.dcm"
+        write_mg_dicom(plain, pixels, header, Presentation())
+        assert pydicom.dcmread(plain).file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+        assert np.array_equal(pydicom.dcmread(plain).pixel_array, pixels)
+        assert np.array_equal(read_image(mask), read_image(plain))
+
+
+def test_rle_encoder_writes_what_pydicoms_own_encoder_writes() -> None:
+    from pydicom.dataset import Dataset
+
+    from preprocessing.phantom.rle import encode_frame
+
+    rng = np.random.default_rng(0)
+    cases = [np.zeros((5, 1), np.uint16), np.full((3, 300), 4095, np.uint16),
+             rng.integers(0, 4096, (9, 37)).astype(np.uint16),  # literal runs, no repeats
+             np.repeat(rng.integers(0, 3, (7, 40)), 9, axis=1).astype(np.uint8)[:, :333]]
+    blob = np.zeros((60, 700), np.uint16)
+    blob[10:50, 100:530] = 255
+    blob[20:25, 140] = 0  # one-pixel runs inside long runs
+    cases.append(blob)
+    for image in cases:
+        ds = Dataset()
+        ds.Rows, ds.Columns = image.shape
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated = ds.BitsStored = 8 * image.itemsize
+        ds.HighBit, ds.PixelRepresentation = ds.BitsStored - 1, 0
+        ds.compress(RLELossless, image, encoding_plugin="pydicom")
+        frame = encode_frame(image)
+        assert pydicom.encaps.encapsulate([frame]) == ds.PixelData
+        ds.PixelData = pydicom.encaps.encapsulate([frame])
+        assert np.array_equal(ds.pixel_array, image)
+
+
+def test_crops_masks_and_labels_do_not_depend_on_full_images(
+        by_mode: dict[str, PhantomResult]) -> None:
+    """Every file but the full-field images is byte-identical whatever full_images says."""
+    hashes = {mode: _hashes(result.out_dir) for mode, result in by_mode.items()}
+    rest = {mode: {rel: h for rel, h in found.items() if not _is_full_image(rel)}
+            for mode, found in hashes.items()}
+    assert len(rest["full"]) > 2 * by_mode["full"].n_rois  # crops, masks, the CSVs
+    assert rest["full"] == rest["reduced"] == rest["none"]
+    assert len({r.bayes_auc for r in by_mode.values()}) == 1
+    full_images = [rel for rel in hashes["full"] if _is_full_image(rel)]
+    assert full_images and set(full_images) == {r for r in hashes["reduced"] if _is_full_image(r)}
+    assert not [rel for rel in hashes["none"] if _is_full_image(rel)]
+    listed = set(_csv_table(by_mode["none"].out_dir)["image_path"])
+    assert listed == set(full_images)  # the CSVs still name them; the files are absent
+
+
+def test_reduced_full_images_have_scaled_spacing_and_size(
+        by_mode: dict[str, PhantomResult]) -> None:
+    full_dir, reduced_dir = by_mode["full"].out_dir, by_mode["reduced"].out_dir
+    images = sorted(set(_csv_table(full_dir)["image_path"]))
+    assert len(images) > 10
+    compared = 0
+    for rel in images:
+        full, reduced = pydicom.dcmread(full_dir / rel), pydicom.dcmread(reduced_dir / rel)
+        spacing = [float(v) for v in full.PixelSpacing]
+        assert spacing == pytest.approx([0.05 / MODE_SCALE] * 2)
+        assert [float(v) for v in reduced.PixelSpacing] == pytest.approx(
+            [s * REDUCTION for s in spacing])
+        rows, cols = full.Rows // REDUCTION, full.Columns // REDUCTION
+        assert (reduced.Rows, reduced.Columns) == (rows, cols)
+        assert reduced.PhotometricInterpretation == full.PhotometricInterpretation
+        if float(full.get("RescaleIntercept", 0)) != 0:
+            continue  # a nonzero intercept clips impulses: their modality value is not the drawn
+        compared += 1
+        blocks = _pixels(full_dir / rel)[: rows * REDUCTION, : cols * REDUCTION]
+        means = blocks.reshape(rows, REDUCTION, cols, REDUCTION).mean(axis=(1, 3))
+        assert np.abs(_pixels(reduced_dir / rel) - means).max() <= 0.5  # rounded block means
+    assert compared >= 5
+
+
+def test_reduce_image_rounds_block_means_and_never_takes_a_crop_shape() -> None:
+    from preprocessing.phantom.render import reduce_image
+
+    values = np.random.default_rng(1).integers(0, 4096, (403, 262)).astype(np.uint16)
+    for factor in (2, 3, 4, 8):
+        reduced = reduce_image(values, factor)
+        rows, cols = 403 // factor, 262 // factor
+        assert reduced.shape == (rows, cols) and reduced.dtype == np.uint16
+        blocks = values[: rows * factor, : cols * factor].astype(np.float64)
+        means = blocks.reshape(rows, factor, cols, factor).mean(axis=(1, 3))
+        assert np.abs(reduced - means).max() <= 0.5
+    assert reduce_image(values, 4, ((100, 65), (99, 65))).shape == (98, 65)
+
+
+def test_index_finds_the_same_rois_without_full_images(by_mode: dict[str, PhantomResult]) -> None:
+    """The indexer tells crop from mask by content when no full image gives it the mask size;
+    nothing is quarantined for a full image it cannot find."""
+    indexes = {mode: build_index(result.out_dir, progress=False)
+               for mode, result in by_mode.items()}
+    full = indexes["full"]
+    assert len(full.rows) == by_mode["full"].n_rois and len(full.quarantine) == CORRUPT
+    for mode in ("reduced", "none"):
+        pd.testing.assert_frame_equal(indexes[mode].rows, full.rows)
+        pd.testing.assert_frame_equal(indexes[mode].quarantine, full.quarantine)
+
+
+def test_cli_none_indexes_and_preprocesses_the_same_rois(tmp_path: Path,
+                                                         by_mode: dict[str, PhantomResult]):
+    from click.testing import CliRunner
+
+    from mcal.cli import main
+
+    runner, data, cache = CliRunner(), tmp_path / "data", tmp_path / "cache"
+    out = runner.invoke(main, ["phantom", "--out", str(data), "--patients", "14", "--seed", "11",
+                               "--scale", str(MODE_SCALE), "--corrupt", str(CORRUPT),
+                               "--workers", "1", "--full-images", "none"])
+    assert out.exit_code == 0, out.output
+    assert "not written" in out.output
+    assert _hashes(data) == _hashes(by_mode["none"].out_dir)
+    out = runner.invoke(main, ["index", "--data", str(data)])
+    assert out.exit_code == 0, out.output
+    rows = pd.read_csv(data / "mcal_index" / "index.csv")
+    assert len(rows) == by_mode["full"].n_rois
+    out = runner.invoke(main, ["preprocess", "--data", str(data), "--cache", str(cache),
+                               "--size", "16", "--filter", "none", "--workers", "1"])
+    assert out.exit_code == 0, out.output
+    assert f"({len(rows)} ROIs;" in out.output
+
+
+def test_faster_steps_match_the_old_formulas_bit_for_bit() -> None:
+    """The in-place and windowed rewrites of the costly steps give the very same floats as the
+    expressions they replaced (copied here), so crops stay what they were."""
+    import cv2
+
+    from preprocessing.phantom import anatomy
+    from preprocessing.phantom.dicom_writer import Presentation, stored_values
+    from preprocessing.phantom.render import _quantise, crop_box
+
+    def old_pectoral(rng: np.random.Generator, geom: anatomy.BreastGeometry) -> np.ndarray:
+        height = rng.uniform(0.35, 0.55) * geom.rows
+        width = rng.uniform(0.22, 0.38) * geom.cols
+        wall = 0.0 if geom.chest_wall_left else geom.cols - 1.0
+        tip = wall + width if geom.chest_wall_left else wall - width
+        triangle = np.array([[wall, 0.0], [tip, 0.0], [wall, height]], dtype=np.float32)
+        mask = np.zeros((geom.rows, geom.cols), np.float32)
+        cv2.fillConvexPoly(mask, np.round(triangle).astype(np.int32), 1.0)
+        return cv2.GaussianBlur(mask, (0, 0), max(0.7, 0.004 * geom.cols))
+
+    def old_noise(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+        gain = rng.uniform(0.6, 1.4)
+        sigma = np.sqrt(gain * np.maximum(image, 0.0) + 16.0)
+        noisy = image + rng.standard_normal(image.shape, dtype=np.float32) * sigma
+        flat = noisy.reshape(-1)
+        n_impulses = int(rng.binomial(flat.size, rng.uniform(0.002, 0.01)))
+        where = rng.integers(0, flat.size, n_impulses)
+        flat[where] = np.where(rng.random(n_impulses) < 0.5, 0.0, 4095.0)
+        return noisy
+
+    for k, (rows, cols) in enumerate([(4000, 2600), (1230, 777), (211, 131), (64, 64)]):
+        geom = anatomy.draw_geometry(np.random.default_rng(k), (rows, cols), k % 2 == 0, "MLO")
+        assert np.array_equal(anatomy.pectoral_mask(np.random.default_rng(k), geom),
+                              old_pectoral(np.random.default_rng(k), geom))
+        radius2 = anatomy.elliptic_radius2(geom)
+        inside = np.clip((1.0 - radius2) / 0.4, 0.0, 1.0)
+        thickness = anatomy.thickness_profile(radius2)
+        assert np.array_equal(thickness, inside * (2.0 - inside))
+        image = (3000.0 * thickness + 50.0).astype(np.float32)
+        assert np.array_equal(anatomy.add_noise(np.random.default_rng(k), image.copy()),
+                              old_noise(np.random.default_rng(k), image.copy()))
+        values = image * 1.4 - 100.0
+        assert np.array_equal(_quantise(values.copy()),
+                              np.clip(np.rint(values), 0, 4095).astype(np.uint16))
+        mask = np.zeros((rows, cols), np.uint8)
+        for top, left, height, width in [(rows // 3, cols // 5, 9, 30), (0, 0, 5, 3),
+                                         (rows - 7, cols - 4, 7, 4)]:
+            mask[:] = 0
+            mask[top:top + height, left:left + width] = 1
+            mask[top + height // 2, max(left - 2, 0)] = 1  # a stray pixel beside
+            assert crop_box(mask, 0.1) == old_crop_box(mask, 0.1)
+            stored = mask.astype(np.uint16) * np.uint16(255)
+            for presentation in (Presentation(), Presentation(False, 0, (2000.0, 4000.0))):
+                assert np.array_equal(stored_values(stored, presentation),
+                                      np.clip(stored.astype(np.int32), 0, 4095).astype(np.uint16))
+
+
+def old_crop_box(mask: np.ndarray, margin_frac: float) -> tuple[slice, slice]:
+    """render.crop_box as it was, before it stopped listing every mask pixel."""
+    rows, cols = np.nonzero(mask)
+    pad = max(2, round(margin_frac * max(np.ptp(rows), np.ptp(cols))))
+    r0, r1 = max(rows.min() - pad, 0), min(rows.max() + pad + 1, mask.shape[0])
+    c0, c1 = max(cols.min() - pad, 0), min(cols.max() + pad + 1, mask.shape[1])
+    if (r1 - r0, c1 - c0) == mask.shape:
+        r1 -= 1
+    return slice(int(r0), int(r1)), slice(int(c0), int(c1))
