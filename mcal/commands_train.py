@@ -154,7 +154,8 @@ def register(run_id: str, alias: str, experiment: str) -> None:
 @click.option("--evaluate", is_flag=True, help="Score the predictions against labels (a parent "
               "folder benign/ or malignant/, or --labels): metrics with patient-bootstrap 95% CIs.")
 @click.option("--labels", "labels_csv", type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), help="With --evaluate: CSV of file,label[,patient_id].")
+              path_type=Path), help="With --evaluate: CSV of file,label[,patient_id][,reference] "
+                                     "(reference: another P(malignant), scored beside the model).")
 @click.option("--patient-pattern", help="With --evaluate: regex finding the patient id in a file "
                                         "name (its group 'patient', or group 1).")
 @click.option("--metrics-out", type=click.Path(dir_okay=False, path_type=Path),

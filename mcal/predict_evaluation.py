@@ -47,6 +47,12 @@ def report_evaluation(table: pd.DataFrame, paths: Iterable[Path], labels_csv: Pa
     print_frame(metrics_frame(evaluation), f"metrics on {evaluation['n_rois']} files")
     console.print(f"95% CIs: {evaluation['n_used']}/{evaluation['n_resamples']} resamples of "
                   f"{evaluation['n_patients']} patients (ids from {evaluation['patients_from']})")
+    reference = evaluation.get("reference")
+    if reference is not None:
+        auc, model = reference["auroc"], evaluation["metrics"]["auroc"]
+        console.print(f"AUC {model['point']:.3f} (95% CI {model['low']:.3f}..{model['high']:.3f})"
+                      f" against the labels CSV's reference score on the same files: "
+                      f"{auc['point']:.3f} ({auc['low']:.3f}..{auc['high']:.3f})")
     console.print(f"ECE {evaluation['ece']:.4f}, Brier score {evaluation['brier']:.4f}; "
                   f"skipped {evaluation['skipped']['no_label']} files without a label, "
                   f"{evaluation['skipped']['no_prediction']} without a prediction")

@@ -1,10 +1,12 @@
 """Scoring a model's predictions on labelled files: metrics with patient-bootstrap 95% CIs.
 
-Labels come from a ``--labels`` CSV (columns file, label[, patient_id]; label 0/1 or
-benign/malignant) or else from the nearest parent folder named benign or malignant (any case),
-as ``mcal index`` reads a folder. Patients come from that CSV's patient_id, else from a
-``--patient-pattern`` regex on the file name (as ``mcal index`` applies it); otherwise every file
-is its own patient, and a warning says the CIs are too narrow when patients have several files.
+Labels come from a ``--labels`` CSV (columns file, label[, patient_id][, reference]; label 0/1
+or benign/malignant; reference: another P(malignant) for the same file, such as a reader's, or
+the phantom's true probability, whose AUC is the Bayes ceiling) or else from the nearest parent
+folder named benign or malignant (any case), as ``mcal index`` reads a folder. Patients come
+from that CSV's patient_id, else from a ``--patient-pattern`` regex on the file name (as
+``mcal index`` applies it); otherwise every file is its own patient, and a warning says the CIs
+are too narrow when patients have several files.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def label_from_path(path: Path) -> int | None:
 
 
 def read_labels_csv(path: Path) -> pd.DataFrame:
-    """The CSV's file, label (0/1) and patient_id ("" where absent) columns."""
+    """The CSV's file, label (0/1), patient_id ("" where absent) and reference (NaN) columns."""
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     if not {"file", "label"} <= set(table.columns):
         raise ValueError(f"{path}: the labels CSV needs the columns 'file' and 'label'")
@@ -48,8 +50,10 @@ def read_labels_csv(path: Path) -> pd.DataFrame:
     if unknown:
         raise ValueError(f"{path}: labels must be 0/1 or benign/malignant, got {unknown[:5]}")
     patients = table.get("patient_id", pd.Series("", index=table.index))
+    reference = pd.to_numeric(table.get("reference", pd.Series("", index=table.index)),
+                              errors="coerce")
     return pd.DataFrame({"file": table["file"].str.strip(), "label": words.map(LABEL_WORDS),
-                         "patient_id": patients.str.strip()})
+                         "patient_id": patients.str.strip(), "reference": reference})
 
 
 def lookup_keys(file: Path, roots: Iterable[Path]) -> list[str]:
@@ -80,6 +84,8 @@ def attach_truth(predictions: pd.DataFrame, roots: Iterable[Path], labels_csv: P
         from_csv = csv_rows(files, roots, read_labels_csv(labels_csv))
         table["truth"] = from_csv["label"].fillna(table["truth"])
         patients = from_csv["patient_id"].fillna("").astype(object)
+        if from_csv["reference"].notna().any():
+            table["reference"] = from_csv["reference"].to_numpy()
     source = "labels CSV"
     if not patients.astype(bool).any() and patient_pattern is not None:
         compiled = re.compile(patient_pattern)
@@ -105,11 +111,23 @@ def evaluate_predictions(table: pd.DataFrame, source: str,
     rows = table[usable]
     labels = rows["truth"].to_numpy(dtype=np.int64)
     probs = rows["p_malignant"].to_numpy(dtype=np.float64)
-    result = bootstrap_ci(labels, probs, rows["patient_id"].to_numpy(), n_resamples, seed)
+    patients = rows["patient_id"].to_numpy()
+    result = bootstrap_ci(labels, probs, patients, n_resamples, seed)
     return {**result.as_dict(), "patients_from": source, "files": len(table),
+            **reference_scores(rows, labels, patients, n_resamples, seed),
             "skipped": {"no_label": int(table["truth"].isna().sum()),
                         "no_prediction": int(table["p_malignant"].isna().sum())},
             "ece": expected_calibration_error(labels, probs), "brier": brier_score(labels, probs)}
+
+
+def reference_scores(rows: pd.DataFrame, labels: np.ndarray, patients: np.ndarray,
+                     n_resamples: int, seed: int) -> dict[str, Any]:
+    """{"reference": AUC with its 95% CI} when every scored file has a reference, else {}."""
+    if "reference" not in rows or rows["reference"].isna().any():
+        return {}
+    found = bootstrap_ci(labels, rows["reference"].to_numpy(dtype=np.float64), patients,
+                         n_resamples, seed).as_dict()["metrics"]["auroc"]
+    return {"reference": {"auroc": found}}
 
 
 def metrics_frame(evaluation: dict[str, Any]) -> pd.DataFrame:

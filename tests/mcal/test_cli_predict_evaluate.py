@@ -92,6 +92,29 @@ def test_labels_and_patients_from_a_csv(fake_model, tmp_path):
     assert record["metrics"]["auroc"]["point"] == pytest.approx(expected(kept)[0])
 
 
+def test_a_reference_column_is_scored_on_the_same_files(fake_model, tmp_path):
+    """A reference P(malignant) per file (a reader's, or the phantom's true one): its AUC too."""
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    names = list(PROBS)
+    for name in names:
+        (flat / name).write_bytes(b"")
+    truth = [int(n in MALIGNANT) for n in names]
+    reference = [0.9 if t else 0.1 for t in truth[:-1]] + [0.95]  # one benign ranked on top
+    pd.DataFrame({"file": names, "label": truth, "patient_id": [n.split("_")[0] for n in names],
+                  "reference": reference}).to_csv(tmp_path / "labels.csv", index=False)
+    metrics_out = tmp_path / "m.json"
+    result = CliRunner().invoke(main, ["predict", "--model", "runs:/x/model", str(flat),
+                                       "--evaluate", "--labels", str(tmp_path / "labels.csv"),
+                                       "--metrics-out", str(metrics_out)])
+    assert result.exit_code == 0, result.output
+    record = json.loads(metrics_out.read_text())
+    assert record["reference"]["auroc"]["point"] == pytest.approx(roc_auc_score(truth, reference))
+    assert record["reference"]["auroc"]["low"] <= record["reference"]["auroc"]["point"]
+    assert record["metrics"]["auroc"]["point"] == pytest.approx(expected(names)[0])
+    assert "reference score on the same files" in " ".join(result.output.split())
+
+
 def test_without_patient_ids_each_file_is_a_patient_and_a_warning_says_so(fake_model, tmp_path):
     data = class_folders(tmp_path / "rois")
     metrics_out = tmp_path / "m.json"
