@@ -188,27 +188,51 @@ def chosen_filter(cache_dir: Path, requested: str) -> tuple[str, str]:
 @click.option("--size", type=click.IntRange(8), default=224, show_default=True)
 @click.option("--filter", "filter_name", default="auto", show_default=True,
               type=click.Choice(["auto", "adaptive_median", "median", "mean", "none"]))
-@click.option("--aspect", type=click.Choice(["stretch", "pad"]), default="stretch",
-              show_default=True, help="stretch as the paper does, or pad to a square first.")
+@click.option("--aspect", type=click.Choice(["stretch", "pad"]), default=None,
+              help="stretch as the paper does [default], or pad to a square first; not with "
+                   "--spacing-mm.")
+@click.option("--spacing-mm", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Fixed spacing: resample every crop to this many mm per pixel from its "
+                   "DICOM PixelSpacing (cv2.INTER_AREA when shrinking), then centre-crop or "
+                   "zero-pad to --size; every ROI keeps one physical scale. Default: none, the "
+                   "paper's stretch of every ROI to --size.")
+@click.option("--assume-spacing-mm", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --spacing-mm: the spacing of files without PixelSpacing (e.g. 0.05). "
+                   "Default: none, such files are quarantined with the reason.")
 @click.option("--no-artifacts", is_flag=True, help="Skip Otsu + morphology artifact removal.")
 @click.option("--dtype", type=click.Choice(["uint16", "uint8"]), default="uint16",
               show_default=True)
 @WORKERS
 @folder_options
-def preprocess(data_dir: Path, cache_dir: Path, size: int, filter_name: str, aspect: str,
-               no_artifacts: bool, dtype: str, workers: int | None, **folder: Any) -> None:
-    """Clean, filter, resize and cache every ROI (reuses earlier work)."""
+def preprocess(data_dir: Path, cache_dir: Path, size: int, filter_name: str, aspect: str | None,
+               spacing_mm: float | None, assume_spacing_mm: float | None, no_artifacts: bool,
+               dtype: str, workers: int | None, **folder: Any) -> None:
+    """Clean, filter, resize and cache every ROI (reuses earlier work).
+
+    Resize: the paper's stretch to --size (default), --aspect pad, or --spacing-mm MM (fixed
+    physical spacing, then centre-crop/pad to --size). The mode is in the cache's config.json
+    (resize_mode, spacing_mm) and its key, so each mode gets its own dataset.
+    """
     from preprocessing.cache import build_cache
     from preprocessing.pipeline import PreprocessConfig
 
+    if spacing_mm is not None and aspect is not None:
+        raise click.UsageError("--aspect does not apply with --spacing-mm (fixed spacing keeps "
+                               "the aspect and centre-crops or pads to --size)")
+    if assume_spacing_mm is not None and spacing_mm is None:
+        raise click.UsageError("--assume-spacing-mm needs --spacing-mm")
     name, reason = chosen_filter(cache_dir, filter_name)
     console.print(f"filter: {name} ({reason})")
-    config = PreprocessConfig(size=size, filter=name, aspect=aspect,
-                              artifacts=not no_artifacts, dtype=dtype)
+    config = PreprocessConfig(size=size, filter=name, aspect=aspect or "stretch",
+                              artifacts=not no_artifacts, dtype=dtype, spacing_mm=spacing_mm,
+                              spacing_fallback_mm=assume_spacing_mm)
+    console.print(f"resize: {config.resize_mode} to {size} x {size} px")
     result = build_cache(load_index(data_dir, **folder), cache_dir, config, workers=workers,
                          notes={"filter_reason": reason})
     if not result.quarantine.empty:
         print_quarantine(result.quarantine, "preprocess")
+    if result.n_rois == 0:
+        raise click.ClickException("no ROI could be preprocessed (see the quarantine above)")
     state = "reused as is" if result.reused_dataset else "written"
     console.print(
         f"cache {state}: {result.dataset_dir} ({result.n_rois} ROIs; "

@@ -25,7 +25,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
 from mcal_lightning.chatter import MLFLOW_NOTES, hide_warnings
-from preprocessing.images import UnreadableImage, check_usable, decode_bytes
+from preprocessing.images import UnreadableImage, check_usable, decode_with_spacing
 from preprocessing.pipeline import PIPELINE_VERSION, PreprocessConfig
 
 SIGNATURE = ModelSignature(
@@ -54,13 +54,14 @@ def preprocess_config(recorded: dict[str, Any]) -> PreprocessConfig:
         raise UnsupportedModel(f"the model's preprocessing cannot be reproduced: {exc}") from exc
 
 
-def as_image(value: Any) -> np.ndarray:
+def as_image(value: Any) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """The image and its pixel spacing in mm (a DICOM's; None for arrays and other formats)."""
     if isinstance(value, bytes | bytearray):
-        return decode_bytes(bytes(value), "")
+        return decode_with_spacing(bytes(value), "")
     array = np.asarray(value)
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
         raise UnreadableImage(f"expected file bytes or a 2-D numeric array, got {array.shape}")
-    return check_usable(array.astype(np.float32))
+    return check_usable(array.astype(np.float32)), None
 
 
 def rows_of(model_input: Any) -> list[Any]:

@@ -40,7 +40,8 @@ class CalcPyfunc(mlflow.pyfunc.PythonModel):
         self.temperature = temperature_of(context.artifacts)
 
     def prepared(self, value: Any) -> np.ndarray:
-        return process_roi(as_image(value), self.preprocess)
+        image, spacing = as_image(value)  # spacing: for a fixed-spacing cache's model
+        return process_roi(image, self.preprocess, pixel_spacing_mm=spacing)
 
     # no type hints: MLflow would read them as a second, conflicting input schema
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from preprocessing.images import UnreadableImage, decode_bytes
+from preprocessing.images import UnreadableImage, decode_with_spacing
 from preprocessing.index import Index, Quarantine
 from preprocessing.pipeline import PreprocessConfig, process_roi
 
@@ -82,7 +82,8 @@ def process_file(task: tuple[str, str, dict[str, object]]) -> tuple[str, str, st
     if item.is_file():
         return sha, "reused", ""
     try:
-        array = process_roi(decode_bytes(data, source), PreprocessConfig(**config_dict))
+        image, spacing = decode_with_spacing(data, source)
+        array = process_roi(image, PreprocessConfig(**config_dict), spacing)
     except UnreadableImage as exc:
         return sha, "error", str(exc)
     atomic_save_npy(item, array)
@@ -133,7 +134,7 @@ def build_cache(index: Index, cache_dir: Path, config: PreprocessConfig,
     config_dir = Path(cache_dir) / config.folder_name()
     items_dir = config_dir / "items"
     items_dir.mkdir(parents=True, exist_ok=True)
-    recorded = {**config.as_dict(), **(notes or {})}
+    recorded = {**config.as_dict(), "resize_mode": config.resize_mode, **(notes or {})}
     atomic_write_bytes(config_dir / "config.json", json.dumps(recorded, indent=2).encode())
     sources = [str(index.data_dir / rel) for rel in index.rows["crop_path"]]
     tasks = [(s, str(items_dir), config.as_dict()) for s in sources]

@@ -36,8 +36,30 @@ def dicom_to_array(ds: pydicom.Dataset) -> np.ndarray:
     return values
 
 
+def pixel_spacing(ds: pydicom.Dataset) -> tuple[float, float] | None:
+    """(row, column) spacing in mm: PixelSpacing, else ImagerPixelSpacing, else None.
+
+    A tag that is malformed, not two values or not positive counts as absent.
+    """
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = ds.get(keyword)
+        try:
+            row, col = (float(v) for v in value)
+        except (TypeError, ValueError):
+            continue
+        if row > 0 and col > 0 and np.isfinite([row, col]).all():
+            return row, col
+    return None
+
+
 def decode_bytes(data: bytes, name: str) -> np.ndarray:
     """Decode file content to a 2-D float32 array; raise UnreadableImage with a reason."""
+    return decode_with_spacing(data, name)[0]
+
+
+def decode_with_spacing(data: bytes, name: str) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """decode_bytes, plus the DICOM's (row, column) pixel spacing in mm (None: not known)."""
+    spacing = None
     suffix = Path(name).suffix.lower()
     if suffix in DICOM_SUFFIXES or looks_like_dicom(data):
         if not looks_like_dicom(data):
@@ -45,6 +67,7 @@ def decode_bytes(data: bytes, name: str) -> np.ndarray:
         try:
             ds = pydicom.dcmread(io.BytesIO(data))
             image = dicom_to_array(ds)
+            spacing = pixel_spacing(ds)
         except UnreadableImage:
             raise
         except Exception as exc:  # pydicom raises many types on broken files
@@ -57,7 +80,7 @@ def decode_bytes(data: bytes, name: str) -> np.ndarray:
         if raw.ndim == 3:
             raw = cv2.cvtColor(raw[..., :3], cv2.COLOR_BGR2GRAY)
         image = raw.astype(np.float32)
-    return check_usable(image)
+    return check_usable(image), spacing
 
 
 def check_usable(image: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from preprocessing.phantom.render import (
 )
 
 TRUTH_CSV_NAME = "phantom_truth.csv"
+CALC_SIGNAL_DIR = "phantom_truth"  # <roi_id>_calc.npy per regular ROI
 TRUTH_COLUMNS: tuple[str, ...] = (
     "roi_id", "patient_id", "side", "view", "abnormality_id", "split", "lesion_id",
     "calc_type", "calc_distribution", "subtlety", "p_malignant", "label",
@@ -42,6 +43,19 @@ class PhantomResult:
     truth_csv: Path
 
 
+def calc_signal_path(out_dir: Path, roi_id: str) -> Path:
+    """Where the calcification-only signal of one regular ROI is written."""
+    return Path(out_dir) / CALC_SIGNAL_DIR / f"{roi_id}_calc.npy"
+
+
+def _write_calc_signals(out_dir: Path, output: PatientOutput) -> None:
+    for roi_id, signal in output.calc_signals:
+        path = calc_signal_path(out_dir, roi_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, signal)
+    output.calc_signals.clear()  # written here, in the worker: not sent back to the parent
+
+
 def build_patient(index: int, out_dir: Path, seed: int, scale: float, n_regular: int,
                   full_images: str = "full", reduction: int = DEFAULT_REDUCTION) -> PatientOutput:
     """Plan, render and write one patient; indices past n_regular become corrupt cases."""
@@ -54,6 +68,8 @@ def build_patient(index: int, out_dir: Path, seed: int, scale: float, n_regular:
         row["cropped image file path"], row["ROI mask file path"] = files.crop + "\n", files.mask
         corrupt_case(corrupt_kind(index - n_regular - 1), out_dir / files.crop, row)
         output.truth_rows.clear()  # corrupt cases are not in the sidecar
+        output.calc_signals.clear()
+    _write_calc_signals(out_dir, output)
     return output
 
 
@@ -124,7 +140,11 @@ def generate_phantom(out_dir: Path, patients: int = 200, seed: int = 0, scale: f
     each, all in the train CSV, cycling through corrupt.CORRUPT_KINDS; they are left out of
     phantom_truth.csv and of n_rois / n_malignant / bayes_auc. phantom_truth.csv has one row per
     regular ROI (TRUTH_COLUMNS; calc_distribution is the one rendered, also where the CSV says
-    "NA"). About 10% of CSV rows swap the crop and mask cells, as TCIA's do. Output is
+    "NA"). phantom_truth/<roi_id>_calc.npy holds, per regular ROI, the calcification-only
+    signal in the crop's frame (uint16, in the crop's 12-bit values before noise: the modality
+    value m, or 4095 - m for MONOCHROME1): what the calcifications of every lesion added there,
+    so values - signal is the tissue-only crop (same noise); writing it changes no random draw
+    and no pixel. About 10% of CSV rows swap the crop and mask cells, as TCIA's do. Output is
     byte-identical for a seed whatever the worker count; workers > 1 use spawned processes, so
     scripts calling this need the usual `if __name__ == "__main__":` guard.
 

@@ -1,5 +1,12 @@
 """Render one patient: its full-field images, ROI masks and crops as DICOM, plus its CSV rows.
 
+Each crop also gets its calcification-only signal (calc_signals): what the calcifications of
+every lesion added to the tissue in that crop's frame, in 12-bit units before noise and
+quantisation, so crop - signal is the crop's tissue-only image (same noise, same presentation;
+except where the film label or scanner edge, drawn later, overwrote calcifications, and where
+the 12-bit range clipped). Keeping it draws nothing from the random stream and changes no
+written pixel.
+
 Every pixel is drawn the same way whatever is written: full_images only decides whether the
 full-field image is stored at full size ("full"), block-averaged by an integer factor
 ("reduced") or not at all ("none"); the random stream, the masks and the crops do not change.
@@ -55,6 +62,8 @@ class PatientOutput:
     csv_rows: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     truth_rows: list[dict[str, str]] = field(default_factory=list)
     roi_files: list[RoiFiles] = field(default_factory=list)
+    # (roi_id, calcification-only signal in the crop's frame, uint16 12-bit units) per ROI
+    calc_signals: list[tuple[str, np.ndarray]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -162,9 +171,26 @@ def crop_box(mask: np.ndarray, margin_frac: float) -> tuple[slice, slice]:
     return slice(int(r0), int(r1)), slice(int(c0), int(c1))
 
 
+@dataclass(frozen=True)
+class _Added:
+    """One lesion's calcification signal as pasted: contrast-scaled patch and its corner."""
+
+    signal: np.ndarray
+    top: int
+    left: int
+
+
+def calc_signal_in(added: list[_Added], rows: slice, cols: slice) -> np.ndarray:
+    """The calcification-only signal of every lesion in the frame rows x cols (uint16)."""
+    frame = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.float32)
+    for patch in added:
+        _paste(frame, patch.signal, patch.top - rows.start, patch.left - cols.start)
+    return np.clip(np.rint(frame), 0, MAX_PIXEL_VALUE).astype(np.uint16)
+
+
 def _draw_lesion(ctx: _Context, image: np.ndarray, geom: anatomy.BreastGeometry, view: str,
-                 lesion: LesionPlan, rng: np.random.Generator) -> np.ndarray:
-    """Add one lesion's calcifications to image; return its ROI mask."""
+                 lesion: LesionPlan, rng: np.random.Generator) -> tuple[np.ndarray, _Added]:
+    """Add one lesion's calcifications to image; return its ROI mask and what was added."""
     px_per_mm = PIXELS_PER_MM * ctx.scale
     lesion3d = ctx.lesions3d[lesion.lesion_id]
     depth_sign = 1.0 if geom.chest_wall_left else -1.0
@@ -172,10 +198,11 @@ def _draw_lesion(ctx: _Context, image: np.ndarray, geom: anatomy.BreastGeometry,
     row, col = (round(v) for v in geom.pixel_of(lesion.depth_frac,
                                                  lesion.vertical_frac(view, MLO_ANGLE_DEG)))
     contrast = CONTRAST_BY_SUBTLETY[lesion.subtlety] * rng.uniform(0.85, 1.15)
-    _paste(image, patch.signal * np.float32(contrast), row + patch.top, col + patch.left)
+    added = _Added(patch.signal * np.float32(contrast), row + patch.top, col + patch.left)
+    _paste(image, added.signal, added.top, added.left)
     max_size_mm = max(c.size for c in lesion3d.calcs)
     margin = max(2.0, (1.0 + 0.5 * max_size_mm) * px_per_mm)
-    return roi_mask(image.shape, patch.points + np.array([row, col]), margin)
+    return roi_mask(image.shape, patch.points + np.array([row, col]), margin), added
 
 
 def _quantise(noisy: np.ndarray) -> np.ndarray:
@@ -203,7 +230,8 @@ def render_view(ctx: _Context, rng: np.random.Generator, breast: BreastPlan, vie
     geom = anatomy.draw_geometry(rng, image_shape(rng, ctx.scale), side == "LEFT", view)
     image = _tissue_image(rng, geom, plan.density, view)
     shown = breast.lesions_in(view)
-    masks = [_draw_lesion(ctx, image, geom, view, lesion, rng) for _, lesion in shown]
+    drawn = [_draw_lesion(ctx, image, geom, view, lesion, rng) for _, lesion in shown]
+    masks, added = [mask for mask, _ in drawn], [a for _, a in drawn]
     anatomy.add_label_block(rng, image, geom, f"{side[0]} {view}")
     anatomy.add_scanner_edge(rng, image, geom)
     values = _quantise(anatomy.add_noise(rng, image))
@@ -227,6 +255,8 @@ def render_view(ctx: _Context, rng: np.random.Generator, breast: BreastPlan, vie
         output.csv_rows.append((plan.split, csv_row(plan, side, view, abnormality_id, lesion,
                                                     files, swapped)))
         output.truth_rows.append(truth_row(plan, side, view, abnormality_id, lesion))
+        output.calc_signals.append((output.truth_rows[-1]["roi_id"],
+                                    calc_signal_in(added, rows, cols)))
         output.roi_files.append(files)
     _write_full_image(ctx, full_rel, values, full_header, full_presentation, crop_shapes)
 

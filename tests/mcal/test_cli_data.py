@@ -101,3 +101,48 @@ def test_folder_without_patient_ids_is_refused(runner: CliRunner, tmp_path: Path
     (tmp_path / "malignant").mkdir()
     out = runner.invoke(main, ["index", "--data", str(tmp_path)])
     assert out.exit_code != 0 and "--allow-ungrouped" in out.output
+
+
+def test_preprocess_fixed_spacing_mode(runner: CliRunner, tmp_path: Path):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    out = runner.invoke(main, ["phantom", "--out", str(data), "--patients", "4", "--scale",
+                               "0.1", "--full-images", "none", "--workers", "1"])
+    assert out.exit_code == 0, out.output
+    common = ["preprocess", "--data", str(data), "--cache", str(cache), "--size", "32",
+              "--filter", "none", "--workers", "1"]
+    out = runner.invoke(main, [*common, "--spacing-mm", "1.0"])  # phantom: 0.5 mm/px here
+    assert out.exit_code == 0, out.output
+    assert "resize: spacing 1 mm/px" in out.output
+    out = runner.invoke(main, common)
+    assert out.exit_code == 0, out.output
+    configs = {json.loads(p.read_text())["resize_mode"]: p.parent.name
+               for p in cache.glob("*/config.json")}
+    assert set(configs) == {"spacing 1 mm/px", "stretch"}, "one config folder per mode"
+    spaced = json.loads((cache / configs["spacing 1 mm/px"] / "config.json").read_text())
+    assert spaced["spacing_mm"] == 1.0 and spaced["spacing_fallback_mm"] is None
+
+    out = runner.invoke(main, [*common, "--spacing-mm", "0.1", "--aspect", "pad"])
+    assert out.exit_code != 0 and "--aspect does not apply" in out.output
+    out = runner.invoke(main, [*common, "--assume-spacing-mm", "0.05"])
+    assert out.exit_code != 0 and "needs --spacing-mm" in out.output
+
+
+def test_preprocess_fixed_spacing_refuses_files_without_spacing(runner: CliRunner,
+                                                                tmp_path: Path):
+    import cv2
+    import numpy as np
+
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        (data / ("benign", "malignant")[i % 2]).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(data / ("benign", "malignant")[i % 2] / f"P{i:03d}_{i}.png"),
+                    rng.integers(0, 65535, (40, 40), dtype=np.uint16))
+    common = ["preprocess", "--data", str(data), "--cache", str(cache), "--size", "16",
+              "--filter", "none", "--workers", "1", "--patient-pattern", r"^(P\d+)_",
+              "--spacing-mm", "0.1"]
+    out = runner.invoke(main, common)
+    assert out.exit_code != 0 and "no ROI could be preprocessed" in out.output
+    assert "no PixelSpacing" in out.output
+    out = runner.invoke(main, [*common, "--assume-spacing-mm", "0.05"])
+    assert out.exit_code == 0, out.output

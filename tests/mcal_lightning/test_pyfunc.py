@@ -27,10 +27,23 @@ def test_inputs_can_be_file_bytes_or_arrays():
     image = np.arange(40 * 30, dtype=np.uint16).reshape(40, 30)
     ok, png = cv2.imencode(".png", image)
     assert ok
-    np.testing.assert_array_equal(as_image(png.tobytes()), image.astype(np.float32))
-    np.testing.assert_array_equal(as_image(image), image.astype(np.float32))
+    for value in (png.tobytes(), image):
+        decoded, spacing = as_image(value)
+        np.testing.assert_array_equal(decoded, image.astype(np.float32))
+        assert spacing is None  # neither a PNG nor an array says its pixel size
     with pytest.raises(UnreadableImage, match="2-D"):
         as_image(np.zeros((2, 3, 4)))
+
+
+def test_dicom_bytes_bring_their_pixel_spacing(tmp_path):
+    """A fixed-spacing cache's model resamples what it serves by the file's own PixelSpacing."""
+    from tests.conftest import write_dicom
+
+    pixels = np.arange(20 * 24, dtype=np.uint16).reshape(20, 24)
+    path = write_dicom(tmp_path / "roi.dcm", pixels,
+                       PixelSpacing=[0.05, 0.07])
+    decoded, spacing = as_image(path.read_bytes())
+    assert decoded.shape == (20, 24) and spacing == pytest.approx((0.05, 0.07))
 
 
 def test_rows_of_accepts_frames_lists_and_one_array():

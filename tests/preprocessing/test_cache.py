@@ -103,3 +103,31 @@ def test_a_config_folder_resolves_to_its_one_dataset_and_names_several(tmp_path:
         resolve_dataset(config_folder)
     assert str(first.dataset_dir) in str(raised.value)
     assert str(second.dataset_dir) in str(raised.value)
+
+
+def test_fixed_spacing_is_in_config_json_and_gets_its_own_dataset(tmp_path: Path):
+    import json
+
+    data, cache = make_folder(tmp_path / "data", 4, side=64), tmp_path / "cache"
+    paper = build_cache(index_of(data), cache, CONFIG, workers=1, progress=False)
+    spaced_config = PreprocessConfig(size=32, filter="median", spacing_mm=0.1,
+                                     spacing_fallback_mm=0.05)
+    spaced = build_cache(index_of(data), cache, spaced_config, workers=1, progress=False)
+    assert spaced.n_rois == 4 and spaced.dataset_dir != paper.dataset_dir
+    assert spaced.dataset_dir.parents[1] != paper.dataset_dir.parents[1]
+    recorded = json.loads((spaced.dataset_dir.parents[1] / "config.json").read_text())
+    assert recorded["spacing_mm"] == 0.1 and recorded["spacing_fallback_mm"] == 0.05
+    assert recorded["resize_mode"] == "spacing 0.1 mm/px"
+    plain = json.loads((paper.dataset_dir.parents[1] / "config.json").read_text())
+    assert plain["resize_mode"] == "stretch" and plain["spacing_mm"] is None
+    images = open_cache(spaced.dataset_dir).images
+    # 64 px at the assumed 0.05 mm = 32 px at 0.1 mm: fills the 32 px output exactly
+    assert images.shape == (4, 32, 32) and (images[:, [0, -1]] > 0).any()
+
+
+def test_files_without_spacing_are_quarantined_with_the_reason(tmp_path: Path):
+    data, cache = make_folder(tmp_path / "data", 4), tmp_path / "cache"
+    config = PreprocessConfig(size=32, filter="median", spacing_mm=0.1)
+    result = build_cache(index_of(data), cache, config, workers=1, progress=False)
+    assert result.n_rois == 0 and len(result.quarantine) == 4
+    assert result.quarantine["reason"].str.contains("no PixelSpacing").all()

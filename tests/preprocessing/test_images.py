@@ -76,3 +76,27 @@ def test_truncated_dicom_is_refused(tmp_path: Path):
 def test_normalise_to_unit_range():
     unit = normalise(RAMP.astype(np.float32))
     assert unit.min() == 0.0 and unit.max() == 1.0
+
+
+@pytest.mark.parametrize(("tags", "expected"), [
+    ({"PixelSpacing": [0.05, 0.05]}, (0.05, 0.05)),
+    ({"PixelSpacing": [0.1, 0.05]}, (0.1, 0.05)),
+    ({"ImagerPixelSpacing": [0.07, 0.07]}, (0.07, 0.07)),
+    ({"PixelSpacing": [0.05, 0.05], "ImagerPixelSpacing": [0.07, 0.07]}, (0.05, 0.05)),
+    ({}, None),
+])
+def test_dicom_pixel_spacing_is_read(tmp_path: Path, tags: dict[str, object],
+                                     expected: tuple[float, float] | None):
+    from preprocessing.images import decode_with_spacing
+
+    path = write_dicom(tmp_path / "a.dcm", RAMP, **tags)
+    image, spacing = decode_with_spacing(path.read_bytes(), str(path))
+    assert image.shape == RAMP.shape
+    assert spacing == (pytest.approx(expected) if expected else None)
+
+
+def test_raster_files_have_no_spacing(tmp_path: Path):
+    from preprocessing.images import decode_with_spacing
+
+    cv2.imwrite(str(tmp_path / "a.png"), RAMP)
+    assert decode_with_spacing((tmp_path / "a.png").read_bytes(), "a.png")[1] is None

@@ -7,6 +7,7 @@ import hashlib
 import re
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pydicom
@@ -22,7 +23,8 @@ from sklearn.metrics import roc_auc_score
 from preprocessing.cbis_csv import CALC_COLUMNS, CALC_CSV_NAMES, read_calc_csv
 from preprocessing.images import read_image
 from preprocessing.index import build_index
-from preprocessing.phantom import PhantomResult, generate_phantom
+from preprocessing.phantom import PhantomResult, generate_phantom, generator
+from preprocessing.phantom.generator import CALC_SIGNAL_DIR, calc_signal_path
 
 PATIENTS = 120
 CORRUPT = 5
@@ -448,3 +450,73 @@ def old_crop_box(mask: np.ndarray, margin_frac: float) -> tuple[slice, slice]:
     if (r1 - r0, c1 - c0) == mask.shape:
         r1 -= 1
     return slice(int(r0), int(r1)), slice(int(c0), int(c1))
+
+
+# --- calcification-only signal sidecar ------------------------------------------------------
+
+# sha256 over (path, sha256) of every file but phantom_truth/ of generate_phantom(patients=4,
+# seed=7, scale=0.1, corrupt=1, full_images="none"), made by the code before the calc sidecar
+# existed: writing the sidecar must change no random draw and no written byte. (An intended
+# change to the phantom's pixels changes it too: then recompute it with _tree_digest.)
+DIGEST_BEFORE_CALC_SIDECAR = "5b51430b4d2f41f53707ccfa69b9b36a8d284ad570ac6ae82c7a7c5651856ed0"
+
+
+def _tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_file() and not rel.startswith(f"{CALC_SIGNAL_DIR}/"):
+            digest.update(rel.encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _small(root: Path, **kwargs: object) -> PhantomResult:
+    return generate_phantom(root, patients=4, seed=7, scale=0.1, corrupt=1, workers=1,
+                            progress=False, full_images="none", **kwargs)
+
+
+def test_calc_sidecar_changes_no_written_byte(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    with_sidecar = _small(tmp_path / "with")
+    assert _tree_digest(with_sidecar.out_dir) == DIGEST_BEFORE_CALC_SIDECAR
+    monkeypatch.setattr(generator, "_write_calc_signals",
+                        lambda out_dir, output: output.calc_signals.clear())
+    without = _small(tmp_path / "without")
+    assert not (without.out_dir / CALC_SIGNAL_DIR).exists()
+    assert _hashes(without.out_dir) == {rel: h for rel, h in _hashes(with_sidecar.out_dir).items()
+                                        if not rel.startswith(f"{CALC_SIGNAL_DIR}/")}
+
+
+def test_calc_sidecar_exists_per_regular_roi_in_the_crop_frame(phantom: PhantomResult,
+                                                               regular: pd.DataFrame,
+                                                               truth: pd.DataFrame) -> None:
+    written = sorted((phantom.out_dir / CALC_SIGNAL_DIR).glob("*_calc.npy"))
+    assert len(written) == len(truth) == phantom.n_rois  # none for the corrupt cases
+    for roi_id in truth["roi_id"]:
+        assert calc_signal_path(phantom.out_dir, roi_id).is_file()
+    by_roi = regular.assign(roi_id=regular["crop_path"].str.split("/").str[0])
+    for _, row in by_roi.head(40).iterrows():
+        crop, _ = _crop_and_mask(phantom.out_dir, row)
+        signal = np.load(calc_signal_path(phantom.out_dir, row["roi_id"]))
+        assert signal.dtype == np.uint16 and signal.shape == crop.shape
+        assert signal.max() > 0
+
+
+def test_calc_sidecar_marks_the_calcification_pixels(tmp_path: Path) -> None:
+    """The crop minus the signal is the tissue: the bright specks go, the tissue stays."""
+    result = generate_phantom(tmp_path, patients=4, seed=5, scale=0.25, workers=1,
+                              progress=False, full_images="none")
+    truth = pd.read_csv(result.truth_csv, dtype=str)
+    kept, left = [], []
+    for roi_id in truth["roi_id"]:
+        crop = _pixels(next((tmp_path / roi_id).glob("*/*/000001.dcm")))
+        signal = np.load(calc_signal_path(tmp_path, roi_id)).astype(np.float32)
+        calcs = signal >= 0.25 * signal.max()
+        high_pass = crop - cv2.GaussianBlur(crop, (0, 0), 6)
+        tissue = crop - signal
+        tissue_high_pass = tissue - cv2.GaussianBlur(tissue, (0, 0), 6)
+        kept.append(high_pass[calcs].mean() / signal[calcs].mean())
+        left.append(tissue_high_pass[calcs].mean() / signal[calcs].mean())
+    assert np.mean(kept) > 0.3, "calcifications stand out of the crop where the mask says"
+    assert abs(np.mean(left)) < 0.1, "and nothing stands out once the signal is taken away"
