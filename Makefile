@@ -15,7 +15,8 @@ $(BIN)/mcal: pyproject.toml constraints.txt
 	touch $@
 
 # The main job: phantom -> preprocess (index + cache) -> leakage audit of the splits -> quickstart sweep, whose end moves the
-# registry's champion alias -> predict held-out files with the champion -> how to browse it all.
+# registry's champion alias -> predict held-out files (3 benign, 3 malignant) with the champion -> its
+# test AUC with a 95% CI on every held-out ROI against the phantom's Bayes ceiling -> how to browse.
 # The study is named after the cache's data fingerprint: running the demo again resumes it.
 demo: $(BIN)/mcal
 	$(BIN)/mcal phantom --out $(DEMO)/data --patients 120 --scale 0.25 --seed 7 --corrupt 5
@@ -24,9 +25,22 @@ demo: $(BIN)/mcal
 	$(BIN)/mcal sweep sweeps/quickstart.yaml --cache $(DEMO)/cache \
 		--study quickstart-$$(basename $$(cat $(DEMO)/cache/LATEST))
 	$(BIN)/mcal predict --model models:/mcal-calc@champion --out $(DEMO)/predictions.csv \
-		$$(awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$$i] = i; next} \
-		$$col["split"] == "test" && n++ < 6 {print "$(DEMO)/data/" $$col["crop_path"]}' \
-		$(DEMO)/cache/$$(cat $(DEMO)/cache/LATEST)/index.csv)
+		$$(for label in 0 1; do awk -F, -v want=$$label 'NR == 1 {for (i = 1; i <= NF; i++) col[$$i] = i; next} \
+		$$col["split"] == "test" && $$col["label"] == want && n++ < 3 {print "$(DEMO)/data/" $$col["crop_path"]}' \
+		$(DEMO)/cache/$$(cat $(DEMO)/cache/LATEST)/index.csv; done)
+	@echo "Above: three held-out benign ROIs, then three malignant ones (the true labels; 'label' is the champion's call)"
+	@# every held-out test ROI, with the phantom's true P(malignant) as the reference: the Bayes ceiling
+	awk -F, 'NR == FNR {if (FNR == 1) for (i = 1; i <= NF; i++) t[$$i] = i; \
+		else p[$$t["roi_id"]] = $$t["p_malignant"]; next} \
+		FNR == 1 {for (i = 1; i <= NF; i++) col[$$i] = i; print "file,label,patient_id,reference"; next} \
+		$$col["split"] == "test" {print "$(DEMO)/data/" $$col["crop_path"] "," $$col["label"] "," \
+		$$col["patient_id"] "," p[$$col["roi_id"]]}' $(DEMO)/data/phantom_truth.csv \
+		$(DEMO)/cache/$$(cat $(DEMO)/cache/LATEST)/index.csv > $(DEMO)/test_labels.csv
+	$(BIN)/mcal predict --model models:/mcal-calc@champion --out $(DEMO)/test_predictions.csv \
+		--evaluate --labels $(DEMO)/test_labels.csv $$(tail -n +2 $(DEMO)/test_labels.csv | cut -d, -f1) \
+		> $(DEMO)/test_predictions.log
+	@sed -n '/metrics on/,$$p' $(DEMO)/test_predictions.log
+	@echo "Above: the champion on every held-out test ROI; the reference score is the phantom's true P(malignant), its AUC the Bayes ceiling"
 	@echo "Browse the runs, the sweep and the registry: make ui  (MLflow UI on http://127.0.0.1:5000)"
 	@echo "Watch or replay the study: make dashboard  (optuna-dashboard on http://127.0.0.1:8080)"
 	@echo "Reprint the leaderboard: $(BIN)/mcal leaderboard"
