@@ -6,6 +6,7 @@ import click
 
 from mcal import __version__
 from mcal.commands_audit import audit
+from mcal.commands_baseline import baseline
 from mcal.commands_data import filters, index, phantom, preprocess
 from mcal.commands_eval import replay_paper
 from mcal.commands_sweep import leaderboard, sweep
@@ -26,7 +27,7 @@ def main() -> None:
 
 
 for command in (phantom, index, filters, preprocess, train, lr_find, register, predict, sweep,
-                leaderboard, replay_paper, audit, ui, dashboard):
+                leaderboard, replay_paper, audit, ui, dashboard, baseline):
     main.add_command(command)
 
 

@@ -23,13 +23,17 @@ from preprocessing.images import IMAGE_SUFFIXES
 
 
 def latest_run(experiment: str = DEFAULT_EXPERIMENT) -> str:
-    """The id of the newest finished run of the experiment."""
+    """The id of the newest finished run of the experiment that logs a model (not a baseline)."""
+    from mcal_lightning.baseline import MODEL_NAME, MODEL_TAG
+
     use_tracking()
     runs = mlflow.search_runs(experiment_names=[experiment], filter_string="status = 'FINISHED'",
-                              order_by=["start_time DESC"], max_results=1, output_format="list")
-    if not runs:
-        raise LookupError(f"no finished run in experiment '{experiment}' at {tracking_uri()}")
-    return runs[0].info.run_id
+                              order_by=["start_time DESC"], max_results=50, output_format="list")
+    models = [run for run in runs if run.data.tags.get(MODEL_TAG) != MODEL_NAME]
+    if not models:
+        raise LookupError(f"no finished run with a model in experiment '{experiment}' at "
+                          f"{tracking_uri()}")
+    return models[0].info.run_id
 
 
 def register(run_id: str, alias: str | None = "champion", name: str = REGISTERED_MODEL) -> str:
