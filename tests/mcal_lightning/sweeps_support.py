@@ -13,9 +13,10 @@ from preprocessing.pipeline import PreprocessConfig
 FAST = {"weights": "none", "freeze_epochs": 0, "top_losses": 4, "epochs": 1}
 
 
-def tiny_cache(root: Path, seed: int) -> None:
-    """A 28-patient phantom in root/data and its 64 px cache in root/cache."""
-    generate_phantom(root / "data", patients=28, seed=seed, scale=0.08, workers=1, progress=False)
+def tiny_cache(root: Path, seed: int, patients: int = 28) -> None:
+    """A small phantom (28 patients) in root/data and its 64 px cache in root/cache."""
+    generate_phantom(root / "data", patients=patients, seed=seed, scale=0.08, workers=1,
+                     progress=False)
     index = build_index(root / "data", progress=False)
     build_cache(index, root / "cache", PreprocessConfig(size=64), workers=1, progress=False)
 

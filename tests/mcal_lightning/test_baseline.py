@@ -26,10 +26,7 @@ from mcal_lightning.baseline_features import FEATURE_GROUPS, extract_features
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.splits import assert_no_patient_overlap
 from mcal_lightning.train import make_datamodule
-from preprocessing.cache import build_cache
-from preprocessing.index import build_index
-from preprocessing.phantom import generate_phantom
-from preprocessing.pipeline import PreprocessConfig
+from tests.mcal_lightning.sweeps_support import tiny_cache
 
 SIZE = 64
 
@@ -155,9 +152,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory):
     """A 32-patient 64 px phantom cache whose official test split holds both classes (the shared
     28-patient one's test split is all benign: no AUC); the working directory, so ./mlruns."""
     root = tmp_path_factory.mktemp("baseline")
-    generate_phantom(root / "data", patients=32, seed=1, scale=0.08, workers=1, progress=False)
-    index = build_index(root / "data", progress=False)
-    build_cache(index, root / "cache", PreprocessConfig(size=64), workers=1, progress=False)
+    tiny_cache(root, seed=1, patients=32)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
