@@ -114,14 +114,14 @@ def evaluate_predictions(table: pd.DataFrame, source: str,
     patients = rows["patient_id"].to_numpy()
     result = bootstrap_ci(labels, probs, patients, n_resamples, seed)
     return {**result.as_dict(), "patients_from": source, "files": len(table),
-            **reference_scores(rows, labels, patients, n_resamples, seed),
+            **reference_auroc(rows, labels, patients, n_resamples, seed),
             "skipped": {"no_label": int(table["truth"].isna().sum()),
                         "no_prediction": int(table["p_malignant"].isna().sum())},
             "ece": expected_calibration_error(labels, probs), "brier": brier_score(labels, probs)}
 
 
-def reference_scores(rows: pd.DataFrame, labels: np.ndarray, patients: np.ndarray,
-                     n_resamples: int, seed: int) -> dict[str, Any]:
+def reference_auroc(rows: pd.DataFrame, labels: np.ndarray, patients: np.ndarray,
+                    n_resamples: int, seed: int) -> dict[str, Any]:
     """{"reference": AUC with its 95% CI} when every scored file has a reference, else {}."""
     if "reference" not in rows or rows["reference"].isna().any():
         return {}

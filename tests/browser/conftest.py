@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import pytest
 
 from mcal_lightning.sweep import SweepOutcome, run_sweep
 from mcal_lightning.sweep_config import load_sweep
 from tests.browser.servers import Server, start_mcal, stop, wait_for_json
-from tests.mcal_lightning.sweeps_support import sweep_file, tiny_cache
+from tests.mcal_lightning.sweeps_support import local_tracking, sweep_file, tiny_cache
 
 WINDOW = "1400,900"
 
@@ -73,11 +72,8 @@ def sweep_root(binaries: tuple[str, str], tmp_path_factory: pytest.TempPathFacto
     """
     root = tmp_path_factory.mktemp("browser")
     tiny_cache(root, seed=1)  # seed 1: both classes in the test split
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with local_tracking(root):
         yield root
-        mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,21 @@ def class_folders(root: Path) -> Path:
     return root
 
 
+def flat_folder(tmp_path: Path) -> Path:
+    """Every file of PROBS in one folder, no class folders: labels must come from a CSV."""
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for name in PROBS:
+        (flat / name).write_bytes(b"")
+    return flat
+
+
+def evaluate_with_csv(flat: Path, labels: Path, metrics_out: Path):
+    return CliRunner().invoke(main, ["predict", "--model", "runs:/x/model", str(flat),
+                                     "--evaluate", "--labels", str(labels),
+                                     "--metrics-out", str(metrics_out)])
+
+
 def expected(names: list[str]) -> tuple[float, float]:
     labels = [int(n in MALIGNANT) for n in names]
     probs = [PROBS[n] for n in names]
@@ -72,19 +87,14 @@ def test_labels_from_folders_patients_from_pattern(fake_model, tmp_path):
 
 
 def test_labels_and_patients_from_a_csv(fake_model, tmp_path):
-    flat = tmp_path / "flat"
-    flat.mkdir()
+    flat = flat_folder(tmp_path)
     kept = [n for n in PROBS if not n.startswith("P5")]  # P5 is not in the CSV: no label
-    for name in PROBS:
-        (flat / name).write_bytes(b"")
     labels = pd.DataFrame({"file": kept,
                            "label": ["malignant" if n in MALIGNANT else "0" for n in kept],
                            "patient_id": [n.split("_")[0] for n in kept]})
     labels.to_csv(tmp_path / "labels.csv", index=False)
     metrics_out = tmp_path / "m.json"
-    result = CliRunner().invoke(main, ["predict", "--model", "runs:/x/model", str(flat),
-                                       "--evaluate", "--labels", str(tmp_path / "labels.csv"),
-                                       "--metrics-out", str(metrics_out)])
+    result = evaluate_with_csv(flat, tmp_path / "labels.csv", metrics_out)
     assert result.exit_code == 0, result.output
     record = json.loads(metrics_out.read_text())
     assert (record["n_rois"], record["n_patients"]) == (9, 5)
@@ -94,22 +104,18 @@ def test_labels_and_patients_from_a_csv(fake_model, tmp_path):
 
 def test_a_reference_column_is_scored_on_the_same_files(fake_model, tmp_path):
     """A reference P(malignant) per file (a reader's, or the phantom's true one): its AUC too."""
-    flat = tmp_path / "flat"
-    flat.mkdir()
-    names = list(PROBS)
-    for name in names:
-        (flat / name).write_bytes(b"")
+    flat, names = flat_folder(tmp_path), list(PROBS)
     truth = [int(n in MALIGNANT) for n in names]
-    reference = [0.9 if t else 0.1 for t in truth[:-1]] + [0.95]  # one benign ranked on top
+    assert truth[-1] == 1
+    reference = [0.9 if t else 0.1 for t in truth[:-1]] + [0.05]  # one malignant ranked last
     pd.DataFrame({"file": names, "label": truth, "patient_id": [n.split("_")[0] for n in names],
                   "reference": reference}).to_csv(tmp_path / "labels.csv", index=False)
     metrics_out = tmp_path / "m.json"
-    result = CliRunner().invoke(main, ["predict", "--model", "runs:/x/model", str(flat),
-                                       "--evaluate", "--labels", str(tmp_path / "labels.csv"),
-                                       "--metrics-out", str(metrics_out)])
+    result = evaluate_with_csv(flat, tmp_path / "labels.csv", metrics_out)
     assert result.exit_code == 0, result.output
     record = json.loads(metrics_out.read_text())
     assert record["reference"]["auroc"]["point"] == pytest.approx(roc_auc_score(truth, reference))
+    assert record["reference"]["auroc"]["point"] < 1
     assert record["reference"]["auroc"]["low"] <= record["reference"]["auroc"]["point"]
     assert record["metrics"]["auroc"]["point"] == pytest.approx(expected(names)[0])
     assert "reference score on the same files" in " ".join(result.output.split())

@@ -1,7 +1,11 @@
 """Helpers for the training-side tests: the tiny phantom cache, sweep files over it, MLflow."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import mlflow
+import pytest
 import yaml
 from mlflow import MlflowClient
 
@@ -19,6 +23,16 @@ def tiny_cache(root: Path, seed: int, patients: int = 28) -> None:
                      progress=False)
     index = build_index(root / "data", progress=False)
     build_cache(index, root / "cache", PreprocessConfig(size=64), workers=1, progress=False)
+
+
+@contextmanager
+def local_tracking(root: Path) -> Iterator[Path]:
+    """root as the working directory, MLflow on its default local store there (./mlruns)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        yield root
+        mlflow.set_tracking_uri(None)
 
 
 def sweep_file(root: Path, name: str, **content: object) -> Path:

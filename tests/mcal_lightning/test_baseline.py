@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,7 +25,7 @@ from mcal_lightning.baseline_features import FEATURE_GROUPS, extract_features
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.splits import assert_no_patient_overlap
 from mcal_lightning.train import make_datamodule
-from tests.mcal_lightning.sweeps_support import tiny_cache
+from tests.mcal_lightning.sweeps_support import local_tracking, tiny_cache
 
 SIZE = 64
 
@@ -153,11 +152,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory):
     28-patient one's test split is all benign: no AUC); the working directory, so ./mlruns."""
     root = tmp_path_factory.mktemp("baseline")
     tiny_cache(root, seed=1, patients=32)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with local_tracking(root):
         yield root
-        mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="module")
