@@ -175,6 +175,15 @@ def augment_config(value: AugmentConfig | Mapping[str, Any] | str | None) -> Aug
     return dataclasses.replace(base, **fields)
 
 
+def preset_name(value: AugmentConfig | Mapping[str, Any] | str | None) -> str:
+    """The preset ``augment_config(value)`` starts from: a named one, else "mcal" (the defaults)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and "preset" in value:
+        return str(value["preset"])
+    return "mcal"
+
+
 def preset(name: str) -> AugmentConfig:
     """The named preset; a ValueError lists the known ones."""
     if name not in PRESETS:

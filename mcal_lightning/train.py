@@ -15,6 +15,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 
 from mcal_lightning.audit_run import audit_datamodule, log_audit
+from mcal_lightning.augment import preset_name
 from mcal_lightning.backbones import build_network
 from mcal_lightning.cam_artifacts import log_cam_artifacts
 from mcal_lightning.config import TrainConfig
@@ -56,9 +57,7 @@ class TrainResult:
 def resolved_settings(config: TrainConfig, datamodule: CacheDataModule) -> dict[str, Any]:
     """The config as logged: augmentation as the laws it resolved to, a preset name beside."""
     settings = config.as_dict()
-    preset = config.augment if isinstance(config.augment, str) else (
-        config.augment.get("preset") if isinstance(config.augment, dict) else None)
-    settings["augment"] = {**datamodule.augment.as_dict(), "preset": preset or "none"}
+    settings["augment"] = {**datamodule.augment.as_dict(), "preset": preset_name(config.augment)}
     return settings
 
 

@@ -18,6 +18,7 @@ from mcal_lightning.augment import (
     build_pipeline,
     logit_lighting,
     make_augmenter,
+    preset_name,
     warp_matrices,
     warp_matrix,
 )
@@ -383,6 +384,9 @@ def test_augment_config_takes_presets_dicts_and_configs():
     assert augment_config({"preset": "paper", "rotate_limit": 5}) == replace(PAPER,
                                                                             rotate_limit=5)
     assert augment_config({"hflip_p": 0.0}) == AugmentConfig(hflip_p=0.0)
+    for value, name in (("paper", "paper"), ({"preset": "paper", "rotate_limit": 5}, "paper"),
+                        ({"hflip_p": 0.0}, "mcal"), (None, "mcal")):
+        assert preset_name(value) == name
     for bad in ("fastai", {"preset": "fastai"}):
         with pytest.raises(ValueError, match=r"unknown augmentation preset 'fastai'.*mcal.*paper"):
             augment_config(bad)
