@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mcal_lightning.audit import (
+from mcal_lightning.data.datamodule import CacheDataModule
+from mcal_lightning.integrity.audit import (
     DEFAULT_MIN_CORRELATION,
     DEFAULT_THRESHOLD,
     dihedral_hashes,
@@ -25,7 +26,6 @@ from mcal_lightning.audit import (
     popcount,
     roi_hashes,
 )
-from mcal_lightning.datamodule import CacheDataModule
 from preprocessing.cache import open_cache
 
 DEFAULT_CACHE = Path("demo/accuracy/1500p-seed11-scale0.25/cache64")

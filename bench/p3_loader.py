@@ -47,8 +47,8 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.transforms import v2
 
-from mcal_lightning.augment import AugmentConfig, make_augmenter
-from mcal_lightning.datamodule import CacheDataModule, CacheDataset, default_workers
+from mcal_lightning.data.augment import AugmentConfig, make_augmenter
+from mcal_lightning.data.datamodule import CacheDataModule, CacheDataset, default_workers
 from preprocessing.cache import build_cache, open_cache
 from preprocessing.index import build_index
 from preprocessing.pipeline import PreprocessConfig

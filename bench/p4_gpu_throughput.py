@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 import torch
 
-from mcal_lightning.backbones import build_network
-from mcal_lightning.datamodule import CacheDataModule
-from mcal_lightning.module import CalcClassifier
+from mcal_lightning.data.datamodule import CacheDataModule
+from mcal_lightning.models.backbones import build_network
+from mcal_lightning.models.module import CalcClassifier
 from preprocessing.cache import build_cache
 from preprocessing.index import build_index
 from preprocessing.pipeline import PreprocessConfig

@@ -30,8 +30,8 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from mcal_lightning.sweep import run_sweep
-from mcal_lightning.sweep_config import load_sweep
+from mcal_lightning.sweep.config import load_sweep
+from mcal_lightning.sweep.run import run_sweep
 from preprocessing.cache import build_cache
 from preprocessing.index import build_index
 from preprocessing.phantom import generate_phantom

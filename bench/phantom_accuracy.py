@@ -28,7 +28,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from mcal_lightning.config import TrainConfig
-from mcal_lightning.tracking import tracking_uri
+from mcal_lightning.tracking.store import tracking_uri
 from mcal_lightning.train import TrainResult, train
 from preprocessing.cache import build_cache, open_cache
 from preprocessing.index import build_index

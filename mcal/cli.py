@@ -12,7 +12,7 @@ from mcal.commands_eval import replay_paper
 from mcal.commands_sweep import leaderboard, sweep
 from mcal.commands_train import lr_find, predict, register, train
 from mcal.commands_ui import dashboard, ui
-from mcal_lightning.chatter import quiet_libraries
+from mcal_lightning.quiet import quiet_libraries
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

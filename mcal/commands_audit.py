@@ -18,8 +18,8 @@ PAIR_COLUMNS = ["kind", "side_a", "roi_a", "patient_a", "side_b", "roi_b", "pati
 
 def datamodule_splits(cache: Path, **split_options: Any) -> Any:
     """The set-up CacheDataModule (its .rows and .table), or a clear error without traceback."""
-    from mcal_lightning.datamodule import CacheDataModule
-    from mcal_lightning.splits import LeakageError
+    from mcal_lightning.data.datamodule import CacheDataModule
+    from mcal_lightning.data.splits import LeakageError
 
     datamodule = CacheDataModule(cache, num_workers=0, **split_options)
     try:
@@ -72,8 +72,8 @@ def audit(cache: Path, threshold: int, min_correlation: float, out_dir: Path,
     looks for byte-identical and near-duplicate images (perceptual hashes, under any rotation
     or flip, confirmed on the pixels), patients and lesions (CC and MLO views) on two sides.
     """
-    from mcal_lightning.audit import audit_splits
-    from mcal_lightning.audit_report import write_report
+    from mcal_lightning.integrity.audit import audit_splits
+    from mcal_lightning.integrity.audit_report import write_report
     from preprocessing.cache import open_cache
 
     datamodule = datamodule_splits(cache, **split_options)

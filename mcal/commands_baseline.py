@@ -53,9 +53,9 @@ def baseline(cache: Path, val_fraction: float, seed: int, experiment: str, max_i
     calibration, and the confusion matrix, ROC and PR plots. It logs no model: `mcal register`
     has nothing to register from it.
     """
-    from mcal_lightning.baseline import BaselineConfig, run_baseline
-    from mcal_lightning.splits import LeakageError
-    from mcal_lightning.tracking import tracking_uri
+    from mcal_lightning.data.splits import LeakageError
+    from mcal_lightning.models.baseline import BaselineConfig, run_baseline
+    from mcal_lightning.tracking.store import tracking_uri
 
     config = BaselineConfig(cache=cache, val_fraction=val_fraction, seed=seed,
                             experiment=experiment, max_iter=max_iter,

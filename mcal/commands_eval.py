@@ -26,11 +26,11 @@ def replay_paper(config_file: Path | None, lr_range: str | None, **options: Any)
     beside the real F1; both runs are children of one MLflow parent run that holds the
     comparison (replay/comparison.*).
     """
-    from mcal_lightning.backbones import WeightsUnavailable
-    from mcal_lightning.replay import replay_paper as run_replay
-    from mcal_lightning.replay_report import PRINTED
-    from mcal_lightning.splits import LeakageError
-    from mcal_lightning.tracking import DEFAULT_EXPERIMENT, tracking_uri
+    from mcal_lightning.data.splits import LeakageError
+    from mcal_lightning.integrity.replay import replay_paper as run_replay
+    from mcal_lightning.integrity.replay_report import PRINTED
+    from mcal_lightning.models.backbones import WeightsUnavailable
+    from mcal_lightning.tracking.store import DEFAULT_EXPERIMENT, tracking_uri
 
     config = config_from(config_file, lr_range, **options)
     if options.get("experiment") is None and config.experiment == DEFAULT_EXPERIMENT:

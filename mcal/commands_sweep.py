@@ -27,12 +27,12 @@ def sweep(sweep_file: Path, storage: str | None, study_name: str | None, n_trial
     study. The process that finishes the last trial prints the leaderboard, logs the Optuna
     plots and moves the 'champion' alias only if the best trial beats it on the test split.
     """
-    from mcal_lightning.backbones import WeightsUnavailable
-    from mcal_lightning.leaderboard import leaderboard
-    from mcal_lightning.splits import LeakageError
-    from mcal_lightning.study import redact
-    from mcal_lightning.sweep import StudyMismatch, run_sweep, trial_states
-    from mcal_lightning.sweep_config import SweepFileError, load_sweep
+    from mcal_lightning.data.splits import LeakageError
+    from mcal_lightning.models.backbones import WeightsUnavailable
+    from mcal_lightning.sweep.config import SweepFileError, load_sweep
+    from mcal_lightning.sweep.leaderboard import leaderboard
+    from mcal_lightning.sweep.run import StudyMismatch, run_sweep, trial_states
+    from mcal_lightning.sweep.study import redact
 
     try:
         plan = load_sweep(sweep_file, cache=cache)
@@ -68,8 +68,8 @@ def leaderboard(study_name: str | None, storage: str | None, out: Path | None) -
     """Reprint a sweep's leaderboard: arch, batch, LR range, epochs, val MCC/F1/AUC, state."""
     import optuna
 
-    from mcal_lightning.leaderboard import leaderboard as table_of
-    from mcal_lightning.study import default_storage, study_names
+    from mcal_lightning.sweep.leaderboard import leaderboard as table_of
+    from mcal_lightning.sweep.study import default_storage, study_names
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = storage or default_storage()

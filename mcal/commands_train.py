@@ -82,10 +82,10 @@ def train(config_file: Path | None, lr_range: str | None, **options: Any) -> Non
 
     With --folds K: K models, one per patient-grouped fold, under one parent run.
     """
-    from mcal_lightning.backbones import WeightsUnavailable
     from mcal_lightning.crossval import cross_validate, fold_report, is_cross_validation
-    from mcal_lightning.splits import LeakageError
-    from mcal_lightning.tracking import tracking_uri
+    from mcal_lightning.data.splits import LeakageError
+    from mcal_lightning.models.backbones import WeightsUnavailable
+    from mcal_lightning.tracking.store import tracking_uri
     from mcal_lightning.train import train as run_training
 
     config = config_from(config_file, lr_range, **options)
@@ -132,9 +132,9 @@ def register(run_id: str, alias: str, experiment: str) -> None:
     """Register a run's model as a new version of 'mcal-calc' and point the alias at it."""
     from mlflow.exceptions import MlflowException
 
-    from mcal_lightning.registry import latest_run
-    from mcal_lightning.registry import register as register_run
-    from mcal_lightning.tracking import REGISTERED_MODEL
+    from mcal_lightning.tracking.registry import latest_run
+    from mcal_lightning.tracking.registry import register as register_run
+    from mcal_lightning.tracking.store import REGISTERED_MODEL
 
     try:
         run_id = latest_run(experiment) if run_id == "latest" else run_id
@@ -166,9 +166,9 @@ def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
     """P(malignant) for ROI files or folders (DICOM, PNG, JPEG, PGM) with a registered model."""
     from mlflow.exceptions import MlflowException
 
-    from mcal_lightning.pyfunc import UnsupportedModel, load_model
-    from mcal_lightning.registry import predict_files
-    from mcal_lightning.tracking import use_tracking
+    from mcal_lightning.tracking.pyfunc import UnsupportedModel, load_model
+    from mcal_lightning.tracking.registry import predict_files
+    from mcal_lightning.tracking.store import use_tracking
 
     try:
         use_tracking()
@@ -186,8 +186,8 @@ def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
         report_evaluation(table, paths, labels_csv, patient_pattern,
                           metrics_path(out, metrics_out))
     if cam_dir is not None:
-        from mcal_lightning.cam_predict import write_cam_overlays
-        from mcal_lightning.registry import image_paths
+        from mcal_lightning.explain.file_overlays import write_cam_overlays
+        from mcal_lightning.tracking.registry import image_paths
 
         written = write_cam_overlays(model, image_paths(paths), cam_dir)
         console.print(f"wrote {len(written)} Grad-CAM overlays to {cam_dir}")

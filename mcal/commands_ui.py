@@ -56,7 +56,7 @@ def mlflow_env() -> dict[str, str]:
 
 def local_store_uri() -> str:
     """The local store's URI; a clear error where nothing was tracked in this directory."""
-    from mcal_lightning.tracking import LOCAL_STORE, tracking_uri
+    from mcal_lightning.tracking.store import LOCAL_STORE, tracking_uri
 
     if not (LOCAL_STORE / "mlflow.db").is_file():
         raise click.ClickException(f"no MLflow store at {(LOCAL_STORE / 'mlflow.db').resolve()}: "
@@ -76,8 +76,8 @@ def ui(host: str, port: int, allow_remote: bool) -> None:
     (--allow-remote) MLflow answers private-network addresses only; list other names in
     MLFLOW_SERVER_ALLOWED_HOSTS.
     """
-    from mcal_lightning.study import redact
-    from mcal_lightning.tracking import uses_local_store
+    from mcal_lightning.sweep.study import redact
+    from mcal_lightning.tracking.store import uses_local_store
 
     check_host(host, allow_remote)
     backend = local_store_uri() if uses_local_store() else os.environ["MLFLOW_TRACKING_URI"]
@@ -92,8 +92,8 @@ def ui(host: str, port: int, allow_remote: bool) -> None:
 
 
 def default_study_storage() -> str:
-    from mcal_lightning.study import default_storage
-    from mcal_lightning.tracking import LOCAL_STORE
+    from mcal_lightning.sweep.study import default_storage
+    from mcal_lightning.tracking.store import LOCAL_STORE
 
     if not (LOCAL_STORE / "optuna.db").is_file():
         raise click.ClickException(f"no study storage at {(LOCAL_STORE / 'optuna.db').resolve()}:"
@@ -109,7 +109,7 @@ def default_study_storage() -> str:
 @click.option("--allow-remote", is_flag=True, help=ALLOW_REMOTE_HELP)
 def dashboard(storage: str | None, host: str, port: int, allow_remote: bool) -> None:
     """Watch sweeps live: optuna-dashboard on the study storage (history, importances, ...)."""
-    from mcal_lightning.study import redact
+    from mcal_lightning.sweep.study import redact
 
     check_host(host, allow_remote)
     try:

@@ -24,7 +24,7 @@ def metrics_path(out: Path | None, metrics_out: Path | None) -> Path | None:
 def evaluate_table(table: pd.DataFrame, paths: Iterable[Path], labels_csv: Path | None,
                    patient_pattern: str | None) -> dict[str, Any]:
     """The evaluation record; the library's warnings are printed, its errors made CLI errors."""
-    from mcal_lightning.evaluate_files import attach_truth, evaluate_predictions
+    from mcal_lightning.evaluation.labelled_files import attach_truth, evaluate_predictions
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -41,7 +41,7 @@ def evaluate_table(table: pd.DataFrame, paths: Iterable[Path], labels_csv: Path 
 def report_evaluation(table: pd.DataFrame, paths: Iterable[Path], labels_csv: Path | None,
                       patient_pattern: str | None, out: Path | None) -> None:
     """Print the metrics with patient-bootstrap 95% CIs; write them to ``out`` when given."""
-    from mcal_lightning.evaluate_files import metrics_frame
+    from mcal_lightning.evaluation.labelled_files import metrics_frame
 
     evaluation = evaluate_table(table, paths, labels_csv, patient_pattern)
     print_frame(metrics_frame(evaluation), f"metrics on {evaluation['n_rois']} files")

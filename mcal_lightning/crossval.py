@@ -21,8 +21,8 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from mcal_lightning.config import TrainConfig
-from mcal_lightning.plots import fold_metrics_figure
-from mcal_lightning.tracking import (
+from mcal_lightning.evaluation.plots import fold_metrics_figure
+from mcal_lightning.tracking.store import (
     MODEL_URI_TAG,
     experiment_id,
     log_figure,

@@ -14,28 +14,28 @@ import numpy as np
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 
-from mcal_lightning.audit_run import audit_datamodule, log_audit
-from mcal_lightning.augment import preset_name
-from mcal_lightning.backbones import build_network
-from mcal_lightning.cam_artifacts import log_cam_artifacts
 from mcal_lightning.config import TrainConfig
-from mcal_lightning.datamodule import CacheDataModule
-from mcal_lightning.module import CalcClassifier, trainer_precision
-from mcal_lightning.plots import (
+from mcal_lightning.data.augment import preset_name
+from mcal_lightning.data.datamodule import CacheDataModule
+from mcal_lightning.evaluation.plots import (
     confusion_matrix_figure,
     pr_figure,
     roc_figure,
     top_losses_figure,
 )
-from mcal_lightning.pyfunc import log_pyfunc
-from mcal_lightning.tracking import (
+from mcal_lightning.evaluation.uncertainty import Uncertainty, log_uncertainty
+from mcal_lightning.explain.test_grids import log_cam_artifacts
+from mcal_lightning.integrity.audit_gate import audit_datamodule, log_audit
+from mcal_lightning.models.backbones import build_network
+from mcal_lightning.models.module import CalcClassifier, trainer_precision
+from mcal_lightning.tracking.pyfunc import log_pyfunc
+from mcal_lightning.tracking.store import (
     MODEL_URI_TAG,
     experiment_id,
     log_figure,
     run_params,
     tracking_uri,
 )
-from mcal_lightning.uncertainty import Uncertainty, log_uncertainty
 from preprocessing.cache import resolve_dataset
 
 MONITOR = "val/mcc"

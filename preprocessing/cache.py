@@ -30,7 +30,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from preprocessing.images import UnreadableImage, decode_with_spacing
-from preprocessing.index import Index, Quarantine
+from preprocessing.index.table import Index, Quarantine
 from preprocessing.pipeline import PreprocessConfig, process_roi
 
 LATEST = "LATEST"

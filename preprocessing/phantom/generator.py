@@ -154,7 +154,7 @@ def generate_phantom(out_dir: Path, patients: int = 200, seed: int = 0, scale: f
     "reduced" writes them block-averaged by the integer reduction, PixelSpacing multiplied by
     it (so they no longer have the masks' size); "none" writes none, the CSVs still naming them.
     """
-    from preprocessing.cbis_csv import CALC_COLUMNS, CALC_CSV_NAMES  # pandas: not in workers
+    from preprocessing.index.cbis_csv import CALC_COLUMNS, CALC_CSV_NAMES  # pandas: not in workers
 
     if full_images not in FULL_IMAGE_MODES:
         raise ValueError(f"full_images must be one of {FULL_IMAGE_MODES}, got {full_images!r}")

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from mcal_lightning.sweep import SweepOutcome, run_sweep
-from mcal_lightning.sweep_config import load_sweep
+from mcal_lightning.sweep.config import load_sweep
+from mcal_lightning.sweep.run import SweepOutcome, run_sweep
 from tests.browser.servers import Server, start_mcal, stop, wait_for_json
 from tests.mcal_lightning.sweeps_support import local_tracking, sweep_file, tiny_cache
 

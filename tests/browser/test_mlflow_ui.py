@@ -13,8 +13,8 @@ import pytest
 from matplotlib.image import imread
 from mlflow import MlflowClient
 
-from mcal_lightning.sweep import RUN_ID, SweepOutcome
-from mcal_lightning.tracking import REGISTERED_MODEL
+from mcal_lightning.sweep.run import RUN_ID, SweepOutcome
+from mcal_lightning.tracking.store import REGISTERED_MODEL
 from tests.browser.servers import Server
 
 CONFUSION_MATRIX = "plots/test_confusion_matrix.png"

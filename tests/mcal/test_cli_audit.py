@@ -10,7 +10,7 @@ import pandas as pd
 from click.testing import CliRunner
 
 from mcal.cli import main
-from mcal_lightning.datamodule import CacheDataModule
+from mcal_lightning.data.datamodule import CacheDataModule
 from preprocessing.cache import resolve_dataset
 from tests.mcal_lightning import conftest as lightning_fixtures
 
@@ -80,7 +80,7 @@ def test_a_missing_cache_is_a_clear_error(tmp_path: Path):
 
 def test_cli_defaults_match_the_audit():
     from mcal import commands_audit
-    from mcal_lightning import audit
+    from mcal_lightning.integrity import audit
 
     # the CLI keeps its own copies for a light --help
     assert commands_audit.DEFAULT_THRESHOLD == audit.DEFAULT_THRESHOLD

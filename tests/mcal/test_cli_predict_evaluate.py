@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from sklearn.metrics import matthews_corrcoef, roc_auc_score
 
 from mcal.cli import main
-from mcal_lightning import registry
+from mcal_lightning.tracking import registry
 
 # file name -> P(malignant); names carry the patient as P<number>_
 PROBS = {f"P{p}_{view}.png": prob for p, view, prob in [

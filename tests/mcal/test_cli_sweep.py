@@ -4,7 +4,7 @@ import yaml
 from click.testing import CliRunner
 
 from mcal.cli import main
-from mcal_lightning.sweep import StudyMismatch, check_data
+from mcal_lightning.sweep.run import StudyMismatch, check_data
 
 
 @pytest.mark.parametrize("command", ["sweep", "leaderboard"])

@@ -49,6 +49,6 @@ def test_unknown_model_and_run_are_clear_errors(tmp_path, monkeypatch):
 
 def test_cli_arch_choices_match_the_backbones():
     from mcal.commands_train import ARCHS as CLI_ARCHS
-    from mcal_lightning.backbones import ARCHS
+    from mcal_lightning.models.backbones import ARCHS
 
     assert tuple(CLI_ARCHS) == ARCHS  # the CLI keeps its own copy so --help never imports torch

@@ -8,10 +8,10 @@ from mlflow import MlflowClient
 
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.crossval import cross_validate, fold_report, is_cross_validation
-from mcal_lightning.splits import official_rows
-from mcal_lightning.sweep import run_sweep
-from mcal_lightning.sweep_config import load_sweep
-from mcal_lightning.tracking import MODEL_URI_TAG, model_uri
+from mcal_lightning.data.splits import official_rows
+from mcal_lightning.sweep.config import load_sweep
+from mcal_lightning.sweep.run import run_sweep
+from mcal_lightning.tracking.store import MODEL_URI_TAG, model_uri
 from tests.mcal_lightning.sweeps_support import child_runs, sweep_file
 
 FOLDS = 2

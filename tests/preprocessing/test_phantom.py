@@ -20,9 +20,9 @@ from pydicom.uid import (
 )
 from sklearn.metrics import roc_auc_score
 
-from preprocessing.cbis_csv import CALC_COLUMNS, CALC_CSV_NAMES, read_calc_csv
 from preprocessing.images import read_image
 from preprocessing.index import build_index
+from preprocessing.index.cbis_csv import CALC_COLUMNS, CALC_CSV_NAMES, read_calc_csv
 from preprocessing.phantom import PhantomResult, generate_phantom, generator
 from preprocessing.phantom.generator import CALC_SIGNAL_DIR, calc_signal_path
 

@@ -1,0 +1,170 @@
+"""The Optuna side of a sweep: storage, sampler, pruner, study, trial budget.
+
+The budget counts trials across every worker sharing the study: COMPLETE, PRUNED and RUNNING
+trials, and FAIL trials that were not retried (an exception inside a trial spends its place; a
+trial whose worker died is retried by ``RetryHeartbeatStaleTrialCallback`` and its retry counts
+instead). Surplus trials (two workers starting the last place at once) are failed before they
+train and are not counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import sqlalchemy
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from mcal_lightning.sweep.config import Sweep, resolved_epochs
+from mcal_lightning.tracking.store import LOCAL_STORE
+
+SURPLUS = "surplus"  # user attr of a trial failed before training because the budget was spent
+GRID_POINT = "grid_point"  # user attr of the enqueued trials of a grid
+TAG = "tag."  # prefix of a grid point's tags among its trial's user attrs
+PARENT_RUN = "mlflow_parent_run_id"  # study user attrs
+EXPERIMENT = "mlflow_experiment"
+SWEEP_HASH = "sweep_file_sha1"
+FINAL_MARK = "/ended-after-"  # marker studies: one worker ends the sweep, atomically
+
+
+def default_storage() -> str:
+    """sqlite under ./mlruns, next to the MLflow store (absolute: it follows the cwd)."""
+    store = LOCAL_STORE.resolve()
+    store.mkdir(exist_ok=True)
+    return f"sqlite:///{store.as_posix()}/optuna.db"
+
+
+def redact(url: str) -> str:
+    """A storage URL without its password, for logs and tags."""
+    return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def make_sampler(sweep: Sweep) -> optuna.samplers.BaseSampler:
+    """TPE or random; a grid's points are enqueued trials, so any sampler serves it."""
+    options = {k: v for k, v in sweep.sampler.items() if k not in ("type", "points", "enqueue")}
+    if sweep.sampler["type"] == "tpe":
+        return optuna.samplers.TPESampler(**options)
+    return optuna.samplers.RandomSampler(seed=options.get("seed"))
+
+
+def make_pruner(sweep: Sweep) -> optuna.pruners.BasePruner:
+    options = {k: v for k, v in sweep.pruner.items() if k != "type"}
+    kind = sweep.pruner["type"]
+    if kind == "median":
+        return optuna.pruners.MedianPruner(**options)
+    if kind == "hyperband":
+        options.setdefault("max_resource", resolved_epochs(sweep))
+        return optuna.pruners.HyperbandPruner(**options)
+    return optuna.pruners.NopPruner()
+
+
+def make_storage(url: str, sweep: Sweep,
+                 on_stale: Callable[[optuna.Study, FrozenTrial], None] | None = None) -> RDBStorage:
+    """RDB storage with heartbeats: a trial whose worker died is failed, then retried."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
+
+    def stale(study: optuna.Study, trial: FrozenTrial) -> None:
+        if on_stale is not None:
+            on_stale(study, trial)
+        retry(study, trial)
+
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(3):  # workers starting together race to create the tables
+        try:
+            return RDBStorage(url, engine_kwargs=engine,
+                              heartbeat_interval=sweep.heartbeat_interval,
+                              grace_period=sweep.grace_period,
+                              heartbeat_stale_trial_callback=stale)
+        except sqlalchemy.exc.SQLAlchemyError:
+            if attempt == 2:
+                raise
+            time.sleep(1 + attempt)
+    raise AssertionError("unreachable")
+
+
+def sweep_hash(sweep: Sweep) -> str:
+    return hashlib.sha1(sweep.path.read_bytes()).hexdigest()[:12]
+
+
+def open_study(sweep: Sweep, storage: RDBStorage, name: str) -> tuple[optuna.Study, bool]:
+    """Create the study, or load it when another run created it: (study, created here)."""
+    options = {"study_name": name, "storage": storage, "sampler": make_sampler(sweep),
+               "pruner": make_pruner(sweep)}
+    try:
+        study = optuna.create_study(direction=sweep.direction, **options)
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(**options), False
+    study.set_user_attr(SWEEP_HASH, sweep_hash(sweep))
+    if sweep.sampler["type"] == "grid":
+        for point, tags in zip(sweep.grid_points(), sweep.grid_tags(), strict=True):
+            labels = {f"{TAG}{name}": value for name, value in tags.items()}
+            study.enqueue_trial(point, user_attrs={GRID_POINT: True, **labels},
+                                skip_if_exists=True)
+    for point in sweep.sampler.get("enqueue", []):  # tried first, then the sampler takes over
+        study.enqueue_trial(point, skip_if_exists=True)
+    return study, True
+
+
+def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
+    """Numbers of failed trials that were retried as a new trial."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return {number for t in trials
+                for number in RetryHeartbeatStaleTrialCallback.retry_history(t)}
+
+
+def counts(study: optuna.Study, before: int | None = None) -> tuple[int, int]:
+    """(finished, running) trials against the budget; only numbers < before when given."""
+    trials = [t for t in study.get_trials(deepcopy=False)
+              if before is None or t.number < before]
+    retried = retried_numbers(trials)
+    finished = running = 0
+    for trial in trials:
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            finished += 1
+        elif trial.state == TrialState.RUNNING:
+            running += 1
+        elif trial.state == TrialState.FAIL and trial.number not in retried \
+                and not trial.user_attrs.get(SURPLUS):
+            finished += 1
+    return finished, running
+
+
+def is_surplus(trial: optuna.Trial, budget: int | None, grid: bool) -> bool:
+    """A trial that must not train: the budget is spent, or a grid has no point left for it."""
+    if grid and not trial.user_attrs.get(GRID_POINT):
+        return True
+    if budget is None:
+        return False
+    finished, running = counts(trial.study, before=trial.number)
+    return finished + running >= budget
+
+
+def end_once(study: optuna.Study, storage: RDBStorage, finished: int) -> bool:
+    """True for exactly one caller per (study, finished count): it ends the sweep.
+
+    Study names are unique in the storage, so creating a marker study is an atomic lock on
+    every backend Optuna supports.
+    """
+    try:
+        optuna.create_study(study_name=f"{study.study_name}{FINAL_MARK}{finished}",
+                            storage=storage)
+    except optuna.exceptions.DuplicatedStudyError:
+        return False
+    return True
+
+
+def study_names(storage: RDBStorage) -> list[str]:
+    """The storage's studies, without the end-of-sweep markers."""
+    return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+            if FINAL_MARK not in s.study_name]

@@ -1,0 +1,160 @@
+"""A sweep's best trial: tested on the held-out split, registered, champion only if it wins.
+
+The challenger and the current ``champion`` are scored on the same test split of the same
+cache; the alias moves only when the challenger is strictly better on the sweep's metric (its
+test-split twin, e.g. val/mcc -> test/mcc). A champion whose preprocessing differs from the
+cache's can't be scored on that split: it keeps the alias, and the record says why.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from mcal_lightning.config import TrainConfig
+from mcal_lightning.data.datamodule import CacheDataModule
+from mcal_lightning.evaluation.uncertainty import log_bootstrap, log_calibration, stage_bootstrap
+from mcal_lightning.explain.test_grids import log_cam_artifacts
+from mcal_lightning.models.module import CalcClassifier, trainer_precision
+from mcal_lightning.tracking.pyfunc import load_model, preprocess_config
+from mcal_lightning.tracking.store import REGISTERED_MODEL, model_uri
+from mcal_lightning.train import log_stage_artifacts, make_datamodule
+from preprocessing.cache import resolve_dataset
+from preprocessing.pipeline import PreprocessConfig
+
+ALIAS = "champion"
+
+
+@dataclass
+class Scored:
+    """A model scored on the test split."""
+
+    run_id: str
+    version: str | None
+    value: float
+    metrics: dict[str, float]
+    intervals: dict[str, Any] | None = None  # patient-bootstrap 95% CIs (BootstrapResult.as_dict)
+
+
+def load_scorable(model_uri: str) -> tuple[CalcClassifier, PreprocessConfig]:
+    """The Lightning module inside a logged mcal model, and the preprocessing it expects."""
+    python_model = load_model(model_uri).unwrap_python_model()
+    return python_model.module, python_model.preprocess
+
+
+def cache_preprocess(cache: str) -> PreprocessConfig:
+    dataset = resolve_dataset(Path(cache))
+    return preprocess_config(json.loads((dataset.parents[1] / "config.json").read_text()))
+
+
+def test_metrics(module: CalcClassifier, datamodule: CacheDataModule,
+                 config: TrainConfig) -> dict[str, float]:
+    """The module's metrics on the datamodule's test split (outputs kept on the module)."""
+    precision = trainer_precision() if config.precision == "auto" else config.precision
+    trainer = pl.Trainer(accelerator=config.accelerator, devices=1, precision=precision,
+                         logger=False, enable_checkpointing=False, enable_model_summary=False,
+                         enable_progress_bar=False)
+    trainer.test(module, datamodule=datamodule, verbose=False)
+    found = module.last_metrics["test"]
+    return {name: float(value) for name, value in found.items() if name != "confmat"}
+
+
+def logged_temperature(run_id: str) -> float:
+    """The calibration temperature the run's training fitted on val (1 if it logged none)."""
+    return float(MlflowClient().get_run(run_id).data.metrics.get("temperature", 1.0))
+
+
+def current_champion(name: str) -> Any | None:
+    try:
+        return MlflowClient().get_model_version_by_alias(name, ALIAS)
+    except MlflowException:
+        return None
+
+
+def better(challenger: float, champion: float, maximize: bool) -> bool:
+    return challenger > champion if maximize else challenger < champion
+
+
+def score_champion(version: Any, datamodule: CacheDataModule, config: TrainConfig,
+                   expected: PreprocessConfig, metric: str) -> Scored | str:
+    """The current champion on the same test split, or why it can't be scored there."""
+    module, preprocess = load_scorable(f"models:/{version.name}/{version.version}")
+    if preprocess != expected:
+        return (f"the champion (version {version.version}) expects preprocessing {preprocess}, "
+                f"the sweep's cache holds {expected}: no common test split")
+    metrics = test_metrics(module, datamodule, config)
+    intervals = stage_bootstrap(module, datamodule.table, "test", config.seed).as_dict()
+    return Scored(version.run_id, version.version, metrics[metric], metrics, intervals)
+
+
+def decide(challenger: Scored, champion: Scored | str | None, maximize: bool) -> tuple[bool, str]:
+    if champion is None:
+        return True, "no champion yet"
+    if isinstance(champion, str):
+        return False, f"kept the champion: {champion}"
+    if better(challenger.value, champion.value, maximize):
+        return True, f"challenger {challenger.value:.4f} beats champion {champion.value:.4f}"
+    return False, f"champion {champion.value:.4f} holds against challenger {challenger.value:.4f}"
+
+
+def crown(best_run_id: str, config: TrainConfig, metric: str, maximize: bool,
+          parent_run_id: str, name: str = REGISTERED_MODEL) -> dict[str, Any]:
+    """Test the best trial's model, register it, move the alias if it wins; the record."""
+    test_metric = metric.replace("val/", "", 1)
+    datamodule = make_datamodule(config)
+    uri = model_uri(best_run_id)
+    module, _ = load_scorable(uri)
+    challenger_metrics = test_metrics(module, datamodule, config)
+    challenger_ci = stage_bootstrap(module, datamodule.table, "test", config.seed)
+    with mlflow.start_run(run_id=best_run_id):
+        mlflow.log_metrics({f"test/{k}": v for k, v in challenger_metrics.items()})
+        images = np.load(resolve_dataset(Path(config.cache)) / "rois.npy", mmap_mode="r")
+        log_stage_artifacts(module, "test", images, config.top_losses)
+        log_cam_artifacts(module, images, module.last_outputs["test"], config.top_losses,
+                          config.cam_samples, config.seed)
+        log_bootstrap(challenger_ci, "test")
+        log_calibration(module, "test", logged_temperature(best_run_id))
+    holder = current_champion(name)
+    champion = None if holder is None else score_champion(
+        holder, datamodule, config, cache_preprocess(config.cache), test_metric)
+    version = mlflow.register_model(uri, name).version
+    challenger = Scored(best_run_id, str(version), challenger_metrics[test_metric],
+                        challenger_metrics, challenger_ci.as_dict())
+    moved, reason = decide(challenger, champion, maximize)
+    client = MlflowClient()
+    if moved:
+        client.set_registered_model_alias(name, ALIAS, version)
+    record = comparison_record(challenger, champion, moved, reason, test_metric, datamodule)
+    client.set_model_version_tag(name, str(version), "mcal.champion_decision", reason)
+    with mlflow.start_run(run_id=parent_run_id):
+        mlflow.log_dict(record, "champion/comparison.json")
+        mlflow.log_metrics({f"best_test/{k}": v for k, v in challenger_metrics.items()})
+        mlflow.log_metrics(challenger_ci.as_metrics("best_test/"))
+        mlflow.set_tags({"champion.moved": str(moved), "champion.reason": reason,
+                         "champion.version": version if moved else
+                         (holder.version if holder else "")})
+    return record
+
+
+def comparison_record(challenger: Scored, champion: Scored | str | None, moved: bool,
+                      reason: str, metric: str, datamodule: CacheDataModule) -> dict[str, Any]:
+    counts = datamodule.describe()
+    split = {"cache": datamodule.fingerprint, "rois": counts.get("test_rois"),
+             "patients": counts.get("test_patients")}
+
+    def side(scored: Scored | str | None) -> Any:
+        if scored is None or isinstance(scored, str):
+            return scored
+        return {"run_id": scored.run_id, "version": scored.version, "value": scored.value,
+                "metrics": scored.metrics, "ci_95": scored.intervals}
+
+    return {"metric": f"test/{metric}", "test_split": split, "challenger": side(challenger),
+            "champion": side(champion), "alias_moved": moved, "reason": reason}

@@ -1,0 +1,77 @@
+"""The pyfunc class, loaded by MLflow as models-from-code (no pickle).
+
+Defined here rather than in pyfunc.py because MLflow warns about predict's type hints whenever
+the class is defined; training imports pyfunc.py and so never pays for it.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+
+from mcal_lightning.tracking.pyfunc import (
+    THRESHOLD,
+    as_image,
+    preprocess_config,
+    rows_of,
+    temperature_of,
+)
+from preprocessing.images import UnreadableImage
+from preprocessing.pipeline import process_roi
+
+BATCH = 64
+
+
+class CalcPyfunc(mlflow.pyfunc.PythonModel):
+    """Raw ROI images in; calibrated p_malignant, label and a per-row error out."""
+
+    def load_context(self, context: Any) -> None:
+        from mcal_lightning.models.module import CalcClassifier
+
+        recorded = json.loads(Path(context.artifacts["preprocess"]).read_text())
+        self.preprocess = preprocess_config(recorded)
+        self.module = CalcClassifier.load_from_checkpoint(context.artifacts["checkpoint"],
+                                                          map_location="cpu")
+        self.module.eval()
+        self.temperature = temperature_of(context.artifacts)
+
+    def prepared(self, value: Any) -> np.ndarray:
+        image, spacing = as_image(value)  # spacing: for a fixed-spacing cache's model
+        return process_roi(image, self.preprocess, pixel_spacing_mm=spacing)
+
+    # no type hints: MLflow would read them as a second, conflicting input schema
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        ready, errors = {}, {}
+        for i, value in enumerate(rows_of(model_input)):
+            try:
+                ready[i] = self.prepared(value)
+            except UnreadableImage as exc:
+                errors[i] = str(exc)
+        probs = self.probabilities(list(ready.values()))
+        n = len(ready) + len(errors)
+        result = pd.DataFrame({"p_malignant": np.full(n, np.nan), "label": np.full(n, -1),
+                               "error": [errors.get(i, "") for i in range(n)]})
+        keys = list(ready)
+        result.loc[keys, "p_malignant"] = probs
+        result.loc[keys, "label"] = (probs >= THRESHOLD).astype(int)
+        return result
+
+    @torch.no_grad()
+    def probabilities(self, arrays: list[np.ndarray]) -> np.ndarray:
+        if not arrays:
+            return np.empty(0)
+        scale = np.iinfo(arrays[0].dtype).max
+        probs = []
+        for start in range(0, len(arrays), BATCH):  # bounded memory for large requests
+            unit = np.stack(arrays[start : start + BATCH]).astype(np.float32) / scale
+            logits = self.module(torch.from_numpy(unit)[:, None])
+            calibrated = logits.float() / self.temperature
+            probs.append(torch.sigmoid(calibrated).numpy().astype(float))
+        return np.concatenate(probs)
+
+
+mlflow.models.set_model(CalcPyfunc())

@@ -1,0 +1,110 @@
+"""Index CBIS-DDSM: official calc CSVs + the TCIA folder layout, crop told from mask by content."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from preprocessing.images import UnreadableImage, dicom_shape, read_image
+from preprocessing.index.cbis_csv import PATHOLOGY_TO_LABEL, find_calc_csvs, read_calc_csv
+from preprocessing.index.table import Index, Quarantine, finish_rows
+
+
+def case_folder_files(data_dir: Path) -> dict[str, list[Path]]:
+    """DICOM files under each case folder, for downloads whose inner folders differ from the CSV."""
+    found: dict[str, list[Path]] = defaultdict(list)
+    for root, _dirs, files in os.walk(data_dir):
+        dcms = [f for f in files if f.lower().endswith(".dcm")]
+        if not dcms:
+            continue
+        rel = Path(root).relative_to(data_dir).parts
+        case = next((p for p in rel if p.startswith(("Calc-Training_", "Calc-Test_"))), None)
+        if case:
+            found[case].extend(Path(root) / f for f in sorted(dcms))
+    return found
+
+
+class PathResolver:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._by_case: dict[str, list[Path]] | None = None
+
+    def candidates(self, rel: str) -> list[Path]:
+        """The file the CSV names, else every DICOM of its case folder."""
+        exact = self.data_dir / rel
+        if exact.is_file():
+            return [exact]
+        if self._by_case is None:
+            self._by_case = case_folder_files(self.data_dir)
+        return list(self._by_case.get(Path(rel).parts[0], []))
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.data_dir).as_posix()
+
+
+def is_binary(image: np.ndarray) -> bool:
+    return np.unique(image).size <= 2
+
+
+def split_crop_and_mask(
+    files: list[Path], full_shape: tuple[int, int] | None
+) -> tuple[Path, Path]:
+    """The mask is binary and as large as the full image; the crop is neither."""
+    shapes = {f: dicom_shape(f) for f in files}
+    if full_shape is not None:
+        masks = [f for f in files if shapes[f] == full_shape]
+        crops = [f for f in files if shapes[f] != full_shape]
+        if len(masks) == 1 and len(crops) == 1:
+            return crops[0], masks[0]
+    binary = {f: is_binary(read_image(f)) for f in files}
+    masks = [f for f in files if binary[f]]
+    crops = [f for f in files if not binary[f]]
+    if len(crops) != 1 or len(masks) != 1:
+        found = f"{len(crops)} crops, {len(masks)} masks"
+        raise UnreadableImage(f"cannot tell crop from mask ({found})")
+    return crops[0], masks[0]
+
+
+def roi_id_of(row: pd.Series) -> str:
+    prefix = "Calc-Training" if row["split"] == "train" else "Calc-Test"
+    parts = (prefix, row["patient_id"], row["side"], row["view"], row["abnormality_id"])
+    return "_".join(parts)
+
+
+def index_row(row: pd.Series, resolver: PathResolver) -> dict[str, object]:
+    """One CSV row to one index record; raises UnreadableImage naming the reason."""
+    if row["pathology"] not in PATHOLOGY_TO_LABEL:
+        raise UnreadableImage(f"unknown pathology {row['pathology']!r}")
+    fulls = resolver.candidates(row["image_path"])
+    full_shape = dicom_shape(fulls[0]) if len(fulls) == 1 else None
+    listed = [row["crop_path"], row["mask_path"]]
+    files = sorted({f for rel in listed for f in resolver.candidates(rel)})
+    if len(files) < 2:
+        missing = [rel for rel in listed if not (resolver.data_dir / rel).is_file()] or listed
+        parts = Path(missing[0]).parts
+        raise UnreadableImage(f"missing file: {parts[0]}/.../{parts[-1]}")
+    crop, mask = split_crop_and_mask(files, full_shape)
+    read_image(crop)  # truncated, non-image and blank crops fail here, not in the cache
+    record = row.to_dict()
+    record.update(
+        roi_id=roi_id_of(row), label=PATHOLOGY_TO_LABEL[row["pathology"]],
+        crop_path=resolver.rel(crop), mask_path=resolver.rel(mask),
+        image_path=resolver.rel(fulls[0]) if fulls else row["image_path"], source_format="cbis",
+    )
+    return record
+
+
+def index_cbis(data_dir: Path, progress: bool = True) -> Index:
+    table = pd.concat([read_calc_csv(p, s) for s, p in find_calc_csvs(data_dir).items()])
+    resolver, quarantine, records = PathResolver(data_dir), Quarantine(), []
+    for _, row in tqdm(table.iterrows(), total=len(table), desc="index", disable=not progress):
+        try:
+            records.append(index_row(row, resolver))
+        except UnreadableImage as exc:
+            quarantine.add(roi_id_of(row), row["crop_path"], str(exc))
+    return Index(finish_rows(records), quarantine.frame(), data_dir, "cbis")
