@@ -31,8 +31,8 @@ def sweep(sweep_file: Path, storage: str | None, study_name: str | None, n_trial
     from mcal_lightning.models.backbones import WeightsUnavailable
     from mcal_lightning.sweep.config import SweepFileError, load_sweep
     from mcal_lightning.sweep.leaderboard import leaderboard
-    from mcal_lightning.sweep.run import StudyMismatch, run_sweep, trial_states
-    from mcal_lightning.sweep.study import redact
+    from mcal_lightning.sweep.run import StudyMismatch, run_sweep
+    from mcal_lightning.sweep.study import redact, trial_states
 
     try:
         plan = load_sweep(sweep_file, cache=cache)

@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from mcal_lightning.sweep.config import Sweep
 from mcal_lightning.sweep.leaderboard import leaderboard
-from mcal_lightning.sweep.run import RUN_ID, completed, trial_states
+from mcal_lightning.sweep.study import RUN_ID, completed, trial_states
 from mcal_lightning.tracking.champion import crown
 from mcal_lightning.tracking.store import log_figure
 

@@ -1,4 +1,4 @@
-"""``mcal sweep``: Optuna trials, each a nested MLflow run, then the leaderboard and champion.
+"""``mcal sweep``: a study's parent MLflow run, workers taking trials, and the end by the last one.
 
 One parent MLflow run per study (its id kept in the study), one child run per trial. Several
 processes, on one host or many, may run the same sweep against one storage: each takes trials
@@ -8,7 +8,6 @@ until the study's budget is spent, and the one that sees the last trial end ends
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 import warnings
@@ -16,38 +15,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
 import mlflow
 import optuna
-from lightning.pytorch.trainer.states import TrainerFn
 from mlflow import MlflowClient
-from optuna.trial import FrozenTrial, TrialState
-from optuna_integration import PyTorchLightningPruningCallback
 
-from mcal_lightning.sweep.config import Param, Sweep
+from mcal_lightning.integrity.audit_gate import audit_datamodule
+from mcal_lightning.sweep.config import Sweep
+from mcal_lightning.sweep.end import end_sweep
+from mcal_lightning.sweep.objective import Objective, free_memory, mark_stale
 from mcal_lightning.sweep.study import (
     EXPERIMENT,
     PARENT_RUN,
-    SURPLUS,
     SWEEP_HASH,
-    TAG,
     counts,
     default_storage,
     end_once,
-    is_surplus,
     make_storage,
     open_study,
     redact,
     sweep_hash,
 )
 from mcal_lightning.tracking.store import experiment_id, use_tracking
+from mcal_lightning.train import make_datamodule
 from preprocessing.cache import resolve_dataset
 
 log = logging.getLogger(__name__)
-RUN_ID = "mlflow_run_id"  # trial user attr
 DATA = "data_fingerprint"  # study user attr: the cache dataset it was run on
-SHOWN = ("arch", "batch_size", "lr_min", "lr_max", "epochs")  # resolved settings, per trial
-VAL_METRICS = ("mcc", "f1", "auroc", "accuracy", "loss")
 
 
 @dataclass
@@ -56,133 +49,6 @@ class SweepOutcome:
     parent_run_id: str
     ended_here: bool  # this process ended the sweep (leaderboard, plots, champion)
     champion: dict[str, Any] | None = None
-
-
-def suggest(trial: optuna.Trial, space: dict[str, Param]) -> dict[str, Any]:
-    """The trial's values for the searched settings."""
-    values: dict[str, Any] = {}
-    for name, p in space.items():
-        if p.type == "categorical":
-            values[name] = trial.suggest_categorical(name, list(p.choices))
-        elif p.type == "int":
-            values[name] = trial.suggest_int(name, int(p.low), int(p.high),
-                                             step=int(p.step or 1), log=p.log)
-        else:
-            values[name] = trial.suggest_float(name, p.low, p.high, step=p.step, log=p.log)
-    return values
-
-
-def set_state(run_id: str, state: str, note: str = "") -> None:
-    """Tag a trial's run with its Optuna state; pruned and failed runs say why."""
-    client = MlflowClient()
-    client.set_tag(run_id, "optuna.state", state)
-    if note:
-        client.set_tag(run_id, "mlflow.note.content", note)
-    status = "FAILED" if state == "FAIL" else "FINISHED"
-    client.set_terminated(run_id, status=status)
-
-
-def mark_stale(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Heartbeat lost (worker killed): the trial's run says so instead of staying RUNNING."""
-    run_id = trial.user_attrs.get(RUN_ID)
-    if run_id:
-        use_tracking()
-        set_state(run_id, "FAIL", f"Trial {trial.number}'s worker stopped sending heartbeats "
-                                  "(killed or lost); the trial is retried as a new one.")
-
-
-class FitPruning(PyTorchLightningPruningCallback):
-    """optuna-integration's pruning callback, deaf outside fit.
-
-    train() validates the best checkpoint again after fit; without this the pruner would see
-    that extra report as one more epoch, and could prune a trial that had finished.
-    """
-
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.state.fn == TrainerFn.FITTING:
-            super().on_validation_end(trainer, pl_module)
-
-
-class Objective:
-    """One trial: a child MLflow run, a training run with pruning, the val metric back."""
-
-    def __init__(self, sweep: Sweep, parent_run_id: str, budget: int | None) -> None:
-        self.sweep, self.parent_run_id, self.budget = sweep, parent_run_id, budget
-
-    def child_run(self, trial: optuna.Trial, values: dict[str, Any]) -> str:
-        tags = {"mlflow.parentRunId": self.parent_run_id, "optuna.study": trial.study.study_name,
-                "optuna.trial": str(trial.number), "optuna.state": "RUNNING",
-                **{f"optuna.param.{k}": str(v) for k, v in values.items()},
-                **{f"mcal.{k}": str(v) for k, v in trial.user_attrs.items() if k.startswith(TAG)}}
-        run = MlflowClient().create_run(experiment_id(self.sweep.experiment), tags=tags,
-                                        run_name=f"{trial.study.study_name}-trial-{trial.number}")
-        return run.info.run_id
-
-    def __call__(self, trial: optuna.Trial) -> float:
-        if is_surplus(trial, self.budget, self.sweep.sampler["type"] == "grid"):
-            trial.set_user_attr(SURPLUS, True)
-            raise RuntimeError("surplus trial: the study's budget was spent while it started")
-        values = suggest(trial, self.sweep.space)
-        config = self.sweep.train_config(values, experiment=self.sweep.experiment,
-                                         evaluate_test=False)
-        for name in SHOWN:
-            trial.set_user_attr(name, getattr(config, name))
-        run_id = self.child_run(trial, values)
-        trial.set_user_attr(RUN_ID, run_id)
-        return self.train(trial, config, run_id)
-
-    def train(self, trial: optuna.Trial, config: Any, run_id: str) -> float:
-        pruning = FitPruning(trial, monitor=self.sweep.metric)
-        try:
-            result = fit_trial(config, run_id, pruning)
-        except optuna.TrialPruned as exc:
-            last = reported_values(trial)
-            set_state(run_id, "PRUNED", f"Pruned by the {self.sweep.pruner['type']} pruner: "
-                                        f"{exc}. {self.sweep.metric} by epoch: {last}.")
-            raise
-        except Exception as exc:
-            set_state(run_id, "FAIL", f"Trial failed: {type(exc).__name__}: {exc}")
-            raise
-        from mcal_lightning.evaluation.uncertainty import interval_attrs
-
-        metrics = result.metrics("val")
-        for name in VAL_METRICS:
-            if name in metrics:
-                trial.set_user_attr(f"val/{name}", metrics[name])
-        for name, value in interval_attrs(result, "val", ("mcc",)).items():
-            trial.set_user_attr(name, value)  # the leaderboard's 95% CI of val MCC
-        set_state(run_id, "COMPLETE")
-        return metrics[self.sweep.metric.removeprefix("val/")]
-
-
-def fit_trial(config: Any, run_id: str, pruning: pl.Callback) -> Any:
-    """One training run, or with data.folds (and no fold) the mean over every fold.
-
-    Under cross-validation the pruner follows fold 0's curve; the objective is the fold mean.
-    """
-    from mcal_lightning.crossval import cross_validate, is_cross_validation
-    from mcal_lightning.train import train
-
-    if is_cross_validation(config):
-        return cross_validate(config, run_id=run_id, first_fold_callbacks=[pruning])
-    return train(config, run_id=run_id, callbacks=[pruning])
-
-
-def reported_values(trial: optuna.Trial) -> dict[int, float]:
-    """The values the trial reported to the pruner, by epoch."""
-    for frozen in trial.study.get_trials(deepcopy=False):
-        if frozen.number == trial.number:
-            return {step: round(value, 4) for step, value in frozen.intermediate_values.items()}
-    return {}
-
-
-def free_memory(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Between trials: Python garbage, then the CUDA cache, so the next trial starts clean."""
-    gc.collect()
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def parent_run(sweep: Sweep, study: optuna.Study, created: bool, storage_url: str) -> str:
@@ -258,9 +124,6 @@ def take_trials(study: optuna.Study, objective: Objective, budget: int | None,
 
 def audit_data(sweep: Sweep) -> None:
     """The leakage audit once before any trial: a leaky split would fail every trial alike."""
-    from mcal_lightning.integrity.audit_gate import audit_datamodule
-    from mcal_lightning.train import make_datamodule
-
     config = sweep.train_config({})
     audit_datamodule(make_datamodule(config), config.audit)
 
@@ -300,21 +163,6 @@ def run_sweep(sweep: Sweep, storage_url: str | None = None, study_name: str | No
     outcome = SweepOutcome(study, parent, ended_here=False)
     finished, running = counts(study)
     if end and running == 0 and end_once(study, storage, finished):
-        from mcal_lightning.sweep.end import end_sweep
-
         outcome.ended_here = True
         outcome.champion = end_sweep(sweep, study, parent)
     return outcome
-
-
-def trial_states(study: optuna.Study) -> dict[str, int]:
-    states: dict[str, int] = {}
-    for trial in study.get_trials(deepcopy=False):
-        if trial.user_attrs.get(SURPLUS):
-            continue
-        states[trial.state.name] = states.get(trial.state.name, 0) + 1
-    return states
-
-
-def completed(study: optuna.Study) -> list[FrozenTrial]:
-    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))

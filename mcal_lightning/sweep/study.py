@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from mcal_lightning.sweep.config import Sweep, resolved_epochs
 from mcal_lightning.tracking.store import LOCAL_STORE
 
+RUN_ID = "mlflow_run_id"  # trial user attr: the trial's MLflow run
 SURPLUS = "surplus"  # user attr of a trial failed before training because the budget was spent
 GRID_POINT = "grid_point"  # user attr of the enqueued trials of a grid
 TAG = "tag."  # prefix of a grid point's tags among its trial's user attrs
@@ -168,3 +169,16 @@ def study_names(storage: RDBStorage) -> list[str]:
     """The storage's studies, without the end-of-sweep markers."""
     return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
             if FINAL_MARK not in s.study_name]
+
+
+def trial_states(study: optuna.Study) -> dict[str, int]:
+    states: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        if trial.user_attrs.get(SURPLUS):
+            continue
+        states[trial.state.name] = states.get(trial.state.name, 0) + 1
+    return states
+
+
+def completed(study: optuna.Study) -> list[FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))

@@ -13,7 +13,8 @@ import pytest
 from matplotlib.image import imread
 from mlflow import MlflowClient
 
-from mcal_lightning.sweep.run import RUN_ID, SweepOutcome
+from mcal_lightning.sweep.run import SweepOutcome
+from mcal_lightning.sweep.study import RUN_ID
 from mcal_lightning.tracking.store import REGISTERED_MODEL
 from tests.browser.servers import Server
 

@@ -9,7 +9,7 @@ import pytest
 from mlflow import MlflowClient
 
 from mcal_lightning.config import TrainConfig
-from mcal_lightning.sweep.run import FitPruning
+from mcal_lightning.sweep.objective import FitPruning
 from mcal_lightning.train import train
 
 pytestmark = pytest.mark.slow

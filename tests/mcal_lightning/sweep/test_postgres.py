@@ -17,7 +17,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from mcal_lightning.sweep.run import RUN_ID
+from mcal_lightning.sweep.study import RUN_ID
 from tests.mcal_lightning.sweep.test_resume import sweep_command, worker_env
 from tests.mcal_lightning.sweeps_support import FAST, sweep_file
 

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from mcal_lightning.sweep.run import RUN_ID
+from mcal_lightning.sweep.study import RUN_ID
 from tests.mcal_lightning.sweeps_support import FAST, sweep_file
 
 

@@ -7,8 +7,9 @@ import pytest
 from optuna.trial import TrialState
 
 from mcal_lightning.sweep.config import load_sweep
-from mcal_lightning.sweep.run import RUN_ID, Objective, parent_run, run_sweep
-from mcal_lightning.sweep.study import make_storage, open_study
+from mcal_lightning.sweep.objective import Objective
+from mcal_lightning.sweep.run import parent_run, run_sweep
+from mcal_lightning.sweep.study import RUN_ID, make_storage, open_study
 from tests.mcal_lightning.sweeps_support import FAST, child_runs, client, sweep_file
 
 
