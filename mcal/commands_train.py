@@ -166,8 +166,8 @@ def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
     """P(malignant) for ROI files or folders (DICOM, PNG, JPEG, PGM) with a registered model."""
     from mlflow.exceptions import MlflowException
 
+    from mcal_lightning.tracking.predict import predict_files
     from mcal_lightning.tracking.pyfunc import UnsupportedModel, load_model
-    from mcal_lightning.tracking.registry import predict_files
     from mcal_lightning.tracking.store import use_tracking
 
     try:
@@ -187,7 +187,7 @@ def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
                           metrics_path(out, metrics_out))
     if cam_dir is not None:
         from mcal_lightning.explain.file_overlays import write_cam_overlays
-        from mcal_lightning.tracking.registry import image_paths
+        from mcal_lightning.tracking.predict import image_paths
 
         written = write_cam_overlays(model, image_paths(paths), cam_dir)
         console.print(f"wrote {len(written)} Grad-CAM overlays to {cam_dir}")

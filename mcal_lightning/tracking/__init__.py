@@ -1,4 +1,4 @@
-"""MLflow: the store, the logged pyfunc, the registry and prediction, the champion."""
+"""MLflow: the store, the logged pyfunc, the registry, prediction with a model, the champion."""
 
 from mcal_lightning.exports import lazy_exports
 
@@ -6,6 +6,7 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "store": ("DEFAULT_EXPERIMENT", "LOCAL_STORE", "REGISTERED_MODEL", "experiment_id",
               "log_figure", "model_uri", "tracking_uri", "use_tracking"),
     "pyfunc": ("UnsupportedModel", "load_model", "log_pyfunc"),
-    "registry": ("image_paths", "latest_run", "predict_files", "register"),
+    "registry": ("latest_run", "register"),
+    "predict": ("image_paths", "predict_files"),
     "champion": ("crown",),
 })

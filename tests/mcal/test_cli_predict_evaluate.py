@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from sklearn.metrics import matthews_corrcoef, roc_auc_score
 
 from mcal.cli import main
-from mcal_lightning.tracking import registry
+from mcal_lightning.tracking import predict as predict_module
 
 # file name -> P(malignant); names carry the patient as P<number>_
 PROBS = {f"P{p}_{view}.png": prob for p, view, prob in [
@@ -25,7 +25,7 @@ MALIGNANT = {"P1_CC.png", "P1_MLO.png", "P3_CC.png", "P6_CC.png", "P6_MLO.png"}
 
 
 def fake_predict_files(model_uri: str, paths, chunk: int = 64, model=None) -> pd.DataFrame:
-    files = registry.image_paths(paths)
+    files = predict_module.image_paths(paths)
     probs = [PROBS[f.name] for f in files]
     return pd.DataFrame({"file": [str(f) for f in files], "p_malignant": probs,
                          "label": ["malignant" if p >= 0.5 else "benign" for p in probs],
@@ -34,7 +34,7 @@ def fake_predict_files(model_uri: str, paths, chunk: int = 64, model=None) -> pd
 
 @pytest.fixture
 def fake_model(monkeypatch):
-    monkeypatch.setattr(registry, "predict_files", fake_predict_files)
+    monkeypatch.setattr(predict_module, "predict_files", fake_predict_files)
 
 
 def class_folders(root: Path) -> Path:

@@ -8,8 +8,9 @@ import pytest
 from mlflow import MlflowClient
 
 from mcal_lightning.config import TrainConfig
+from mcal_lightning.tracking.predict import predict_files
 from mcal_lightning.tracking.pyfunc import load_model
-from mcal_lightning.tracking.registry import predict_files, register
+from mcal_lightning.tracking.registry import register
 from mcal_lightning.train import train
 
 

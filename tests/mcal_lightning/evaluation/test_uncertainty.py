@@ -12,8 +12,8 @@ from scipy.special import expit
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.evaluation.bootstrap import CI_METRICS
 from mcal_lightning.evaluation.uncertainty import interval_attrs
+from mcal_lightning.tracking.predict import predict_files
 from mcal_lightning.tracking.pyfunc import load_model, temperature_of
-from mcal_lightning.tracking.registry import predict_files
 from mcal_lightning.train import train
 
 
