@@ -14,12 +14,30 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import numpy as np
+import pandas as pd
+import torch
+from scipy.special import expit
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import log_loss
+from sklearn.utils.class_weight import compute_sample_weight
+from threadpoolctl import threadpool_limits
 
+from mcal_lightning.data.datamodule import CacheDataModule
+from mcal_lightning.evaluation.metrics import binary_metrics
+from mcal_lightning.evaluation.uncertainty import log_uncertainty
 from mcal_lightning.models.baseline_features import FEATURE_GROUPS, Features, extract_features
+from mcal_lightning.tracking.store import (
+    BASELINE_MODEL,
+    MODEL_TAG,
+    experiment_id,
+    run_params,
+    use_tracking,
+)
+from mcal_lightning.train import log_stage_artifacts
+from preprocessing.cache import resolve_dataset
 
-MODEL_TAG = "mcal.model"
-MODEL_NAME = "baseline-hgb"
 STAGES = ("val", "test")
 
 
@@ -45,8 +63,6 @@ class BaselineConfig:
 
 
 def make_classifier(config: BaselineConfig, max_iter: int) -> Any:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
     return HistGradientBoostingClassifier(
         max_iter=max_iter, learning_rate=config.learning_rate,
         max_leaf_nodes=config.max_leaf_nodes, min_samples_leaf=config.min_samples_leaf,
@@ -56,9 +72,6 @@ def make_classifier(config: BaselineConfig, max_iter: int) -> Any:
 
 def balanced_log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
     """Log loss with each class weighing half, as the class-balanced fit sees it."""
-    from sklearn.metrics import log_loss
-    from sklearn.utils.class_weight import compute_sample_weight
-
     return float(log_loss(labels, probs, sample_weight=compute_sample_weight("balanced", labels),
                           labels=[0, 1]))
 
@@ -94,8 +107,6 @@ def fit_boosting(config: BaselineConfig, train: tuple[np.ndarray, np.ndarray],
     One OpenMP thread: on a few hundred ROIs threads only wait for each other, and next to
     torch's own OpenMP runtime they can slow the fit several-fold on a busy machine.
     """
-    from threadpoolctl import threadpool_limits
-
     with threadpool_limits(1, user_api="openmp"):
         model = make_classifier(config, config.max_iter).fit(*train)
         if len(set(val[1].tolist())) < 2:  # one class in val: nothing to choose by
@@ -118,10 +129,6 @@ class ScoredStages:
 
     def add(self, stage: str, logits: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> None:
         """Score one stage with the CNN's torchmetrics collection (threshold 0.5)."""
-        import torch
-
-        from mcal_lightning.evaluation.metrics import binary_metrics
-
         logits_t = torch.as_tensor(logits, dtype=torch.float32)
         labels_t = torch.as_tensor(labels, dtype=torch.float32)
         probs = torch.sigmoid(logits_t)
@@ -159,8 +166,6 @@ class BaselineResult:
 
     def summary(self) -> Any:
         """A frame: per stage, ROIs, AUC with its 95% CI, MCC with its CI, accuracy."""
-        import pandas as pd
-
         lines = []
         for stage in STAGES:
             metrics, ci = self.metrics(stage), self.intervals[stage].intervals
@@ -177,8 +182,6 @@ def interval_text(interval: tuple[float, float, float]) -> str:
 
 def baseline_datamodule(config: BaselineConfig) -> Any:
     """The set-up CacheDataModule of a CNN run with the same cache, val_fraction and seed."""
-    from mcal_lightning.data.datamodule import CacheDataModule
-
     datamodule = CacheDataModule(config.cache, num_workers=0, val_fraction=config.val_fraction,
                                  seed=config.seed, augment={"enabled": False})
     datamodule.setup()
@@ -197,8 +200,6 @@ def predictions_frame(table: Any, rows: dict[str, np.ndarray],
                       probs: dict[str, np.ndarray]) -> Any:
     """One line per ROI of every split: row, roi_id, patient_id, split, label, p_malignant
     (train's in-sample), to pair the baseline with a CNN ROI by ROI."""
-    import pandas as pd
-
     by_row = table.set_index("row", drop=False)
     parts = []
     for split, split_rows in rows.items():
@@ -211,8 +212,6 @@ def predictions_frame(table: Any, rows: dict[str, np.ndarray],
 
 def log_baseline_artifacts(features: Features, boosted: Boosted, predictions: Any) -> None:
     """baseline/features.json (names, chosen iterations, val loss curve), predictions.csv."""
-    import mlflow
-
     mlflow.log_dict({"groups": sorted({name.split(".", 1)[0] for name in features.names}),
                      "names": features.names, "chosen_iterations": boosted.n_iter,
                      "max_iter": int(boosted.model.max_iter),
@@ -223,14 +222,6 @@ def log_baseline_artifacts(features: Features, boosted: Boosted, predictions: An
 def run_baseline(config: BaselineConfig) -> BaselineResult:
     """Features of every ROI of the CNN's split, boosting fitted on train, chosen on val, scored
     on val and test, all logged as one FINISHED MLflow run tagged ``mcal.model=baseline-hgb``."""
-    import mlflow
-    from scipy.special import expit
-
-    from mcal_lightning.evaluation.uncertainty import log_uncertainty
-    from mcal_lightning.tracking.store import experiment_id, run_params, use_tracking
-    from mcal_lightning.train import log_stage_artifacts
-    from preprocessing.cache import resolve_dataset
-
     datamodule = baseline_datamodule(config)
     images = np.load(resolve_dataset(Path(config.cache)) / "rois.npy", mmap_mode="r")
     all_rows = np.unique(np.concatenate(list(datamodule.rows.values())))
@@ -251,9 +242,9 @@ def run_baseline(config: BaselineConfig) -> BaselineResult:
 
     use_tracking()
     with mlflow.start_run(experiment_id=experiment_id(config.experiment),
-                          run_name=config.run_name or MODEL_NAME) as run:
-        mlflow.set_tags({MODEL_TAG: MODEL_NAME, "mcal.features": ",".join(config.features)})
-        mlflow.log_params(run_params({**config.as_dict(), "model": MODEL_NAME,
+                          run_name=config.run_name or BASELINE_MODEL) as run:
+        mlflow.set_tags({MODEL_TAG: BASELINE_MODEL, "mcal.features": ",".join(config.features)})
+        mlflow.log_params(run_params({**config.as_dict(), "model": BASELINE_MODEL,
                                       "n_features": len(features.names)},
                                      datamodule.fingerprint))
         mlflow.log_params({f"data.{k}": v for k, v in datamodule.describe().items()})

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, stats
 from scipy.spatial import cKDTree
+from skimage.feature import graycomatrix, graycoprops, hog
 
 FEATURE_GROUPS = ("intensity", "spots", "log", "texture", "hog")
 PERCENTILES = (1, 5, 25, 75, 95, 99, 99.9)
@@ -295,8 +296,6 @@ GLCM_PROPS = ("contrast", "homogeneity", "energy", "correlation")
 def texture_features(standard: np.ndarray) -> dict[str, np.ndarray]:
     """Grey-level co-occurrence contrast, homogeneity, energy and correlation at 1 and 2 px,
     averaged over four directions, of the ROI quantised to GLCM_LEVELS levels over +-2 IQR."""
-    from skimage.feature import graycomatrix, graycoprops
-
     levels = np.clip((standard + 2) / 4 * GLCM_LEVELS, 0, GLCM_LEVELS - 1).astype(np.uint8)
     angles = (0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
     rows = []
@@ -312,8 +311,6 @@ def texture_features(standard: np.ndarray) -> dict[str, np.ndarray]:
 def hog_blocks(image: np.ndarray) -> np.ndarray:
     """(blocks, 4, HOG_BINS) block-normalised cell histograms of one ROI (skimage's HOG with
     HOG_CELLS x HOG_CELLS cells and 2 x 2 blocks)."""
-    from skimage.feature import hog
-
     cell = image.shape[-1] // HOG_CELLS
     blocks = hog(image, orientations=HOG_BINS, pixels_per_cell=(cell, cell),
                  cells_per_block=(2, 2), feature_vector=False)

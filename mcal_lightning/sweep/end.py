@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import matplotlib
+
+matplotlib.use("Agg")  # headless: Optuna's plots import pyplot, their figures go to MLflow
+
 import logging
 import warnings
 from collections.abc import Callable
@@ -10,6 +14,7 @@ from typing import Any
 import mlflow
 import optuna
 from mlflow import MlflowClient
+from optuna.visualization import matplotlib as plots
 
 from mcal_lightning.sweep.config import Sweep
 from mcal_lightning.sweep.leaderboard import leaderboard
@@ -21,8 +26,6 @@ log = logging.getLogger(__name__)
 
 
 def optuna_plots() -> dict[str, Callable[[optuna.Study], Any]]:
-    from optuna.visualization import matplotlib as plots
-
     return {"history": plots.plot_optimization_history,
             "param_importances": plots.plot_param_importances,
             "parallel_coordinate": plots.plot_parallel_coordinate}

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mcal_lightning.models.module import CalcClassifier
 from mcal_lightning.tracking.pyfunc import (
     THRESHOLD,
     as_image,
@@ -30,8 +31,6 @@ class CalcPyfunc(mlflow.pyfunc.PythonModel):
     """Raw ROI images in; calibrated p_malignant, label and a per-row error out."""
 
     def load_context(self, context: Any) -> None:
-        from mcal_lightning.models.module import CalcClassifier
-
         recorded = json.loads(Path(context.artifacts["preprocess"]).read_text())
         self.preprocess = preprocess_config(recorded)
         self.module = CalcClassifier.load_from_checkpoint(context.artifacts["checkpoint"],

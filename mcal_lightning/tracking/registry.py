@@ -5,9 +5,10 @@ from __future__ import annotations
 import mlflow
 from mlflow import MlflowClient
 
-from mcal_lightning.models.baseline import MODEL_NAME, MODEL_TAG
 from mcal_lightning.tracking.store import (
+    BASELINE_MODEL,
     DEFAULT_EXPERIMENT,
+    MODEL_TAG,
     REGISTERED_MODEL,
     model_uri,
     tracking_uri,
@@ -20,7 +21,7 @@ def latest_run(experiment: str = DEFAULT_EXPERIMENT) -> str:
     use_tracking()
     runs = mlflow.search_runs(experiment_names=[experiment], filter_string="status = 'FINISHED'",
                               order_by=["start_time DESC"], max_results=50, output_format="list")
-    models = [run for run in runs if run.data.tags.get(MODEL_TAG) != MODEL_NAME]
+    models = [run for run in runs if run.data.tags.get(MODEL_TAG) != BASELINE_MODEL]
     if not models:
         raise LookupError(f"no finished run with a model in experiment '{experiment}' at "
                           f"{tracking_uri()}")

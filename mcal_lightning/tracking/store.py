@@ -16,6 +16,8 @@ from matplotlib.figure import Figure
 LOCAL_STORE = Path("mlruns")  # relative to the working directory, as `mlflow ui` expects
 DEFAULT_EXPERIMENT = "mcal"
 REGISTERED_MODEL = "mcal-calc"
+MODEL_TAG = "mcal.model"  # set on runs whose model is not the CNN
+BASELINE_MODEL = "baseline-hgb"  # its value on the handcrafted baseline's runs
 MODEL_URI_TAG = "mcal.model_uri"  # a run's logged model (MLflow 3 keeps models beside runs)
 PACKAGES = ("mcal", "torch", "torchvision", "lightning", "torchmetrics", "mlflow", "optuna",
             "numpy", "opencv-python-headless", "scikit-image", "pydicom", "albumentations")
@@ -109,7 +111,7 @@ def run_params(config: Mapping[str, Any], fingerprint: str) -> dict[str, str]:
 
 
 def log_figure(fig: Figure, name: str) -> None:
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # here: the plotting modules choose the Agg backend first
 
     mlflow.log_figure(fig, name)
     plt.close(fig)

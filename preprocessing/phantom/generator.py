@@ -122,7 +122,7 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, str]],
 
 def bayes_auc(truth_rows: list[dict[str, str]]) -> float:
     """ROC AUC of p_malignant against label: the best any classifier can do on average."""
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # main process only: workers start light
 
     labels = [int(r["label"]) for r in truth_rows]
     if len(set(labels)) < 2:

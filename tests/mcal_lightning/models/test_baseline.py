@@ -17,7 +17,7 @@ from mcal.commands_baseline import FEATURE_GROUPS as CLI_GROUPS
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.data.splits import assert_no_patient_overlap
 from mcal_lightning.models.baseline import (
-    MODEL_NAME,
+    BASELINE_MODEL,
     MODEL_TAG,
     BaselineConfig,
     fit_boosting,
@@ -172,7 +172,7 @@ def cli_run(workdir):
 def test_cli_logs_a_finished_run_with_a_cnn_runs_metrics_and_cis(cli_run):
     output, run, _ = cli_run
     assert run.info.status == "FINISHED"
-    assert run.data.tags[MODEL_TAG] == MODEL_NAME
+    assert run.data.tags[MODEL_TAG] == BASELINE_MODEL
     metrics = run.data.metrics
     for stage in ("val", "test"):
         for name in ("auroc", "mcc", "accuracy", "f1", "recall", "specificity", "tp", "fn"):
@@ -182,7 +182,7 @@ def test_cli_logs_a_finished_run_with_a_cnn_runs_metrics_and_cis(cli_run):
             assert low <= metrics[f"{stage}/{name}"] <= high
     confusion = sum(metrics[f"test/{cell}"] for cell in ("tn", "fp", "fn", "tp"))
     assert confusion == float(run.data.params["data.test_rois"])
-    assert "data.fingerprint" in run.data.params and run.data.params["model"] == MODEL_NAME
+    assert "data.fingerprint" in run.data.params and run.data.params["model"] == BASELINE_MODEL
     assert "test" in output and "auroc_95ci" in output
 
 
