@@ -5,12 +5,12 @@ from __future__ import annotations
 import click
 
 from mcal import __version__
-from mcal.commands_audit import audit
 from mcal.commands_baseline import baseline
 from mcal.commands_data import filters, index, phantom, preprocess
-from mcal.commands_eval import replay_paper
+from mcal.commands_integrity import audit, replay_paper
+from mcal.commands_model import predict, register
 from mcal.commands_sweep import leaderboard, sweep
-from mcal.commands_train import lr_find, predict, register, train
+from mcal.commands_train import lr_find, train
 from mcal.commands_ui import dashboard, ui
 from mcal_lightning.quiet import quiet_libraries
 

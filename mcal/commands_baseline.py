@@ -1,4 +1,7 @@
-"""`mcal baseline`: a non-deep floor (handcrafted features + gradient boosting) beside the CNNs."""
+"""`mcal baseline`: a non-deep floor (handcrafted features + gradient boosting) beside the CNNs.
+
+The heavy imports sit inside the commands, so that `mcal --help` never imports torch.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from mcal.report import console, print_frame
+from mcal.console import console, print_frame
 
 FEATURE_GROUPS = ("intensity", "spots", "log", "texture", "hog")  # baseline_features.FEATURE_GROUPS
 

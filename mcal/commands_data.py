@@ -1,4 +1,7 @@
-"""Data-path commands: phantom, index, filters, preprocess."""
+"""Data-path commands: phantom, index, filters, preprocess.
+
+The heavy imports sit inside the commands, so that `mcal --help` never imports torch.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from typing import Any
 
 import click
 
-from mcal.report import console, print_frame, print_quarantine
+from mcal.console import console, print_frame, print_quarantine
 
 DATA = click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False,
                     path_type=Path), help="CBIS-DDSM download (or phantom) or benign/+malignant/.")

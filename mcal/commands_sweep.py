@@ -1,4 +1,7 @@
-"""Sweep commands: sweep and leaderboard."""
+"""Sweep commands: sweep and leaderboard.
+
+The heavy imports sit inside the commands, so that `mcal --help` never imports torch.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from mcal.report import console, print_frame
+from mcal.console import console, print_frame
 
 STORAGE_HELP = ("Optuna storage URL shared by every worker, e.g. postgresql://user:pw@host/db "
                 "[default: sqlite:///mlruns/optuna.db].")

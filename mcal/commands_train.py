@@ -1,4 +1,7 @@
-"""Training-side commands: train, lr-find, register, predict."""
+"""Training commands: train (one run, or k folds) and lr-find; the options they share.
+
+The mcal_lightning imports sit inside the commands, so that `mcal --help` never imports torch.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import Any
 
 import click
 
-from mcal.report import console, print_frame
+from mcal.console import console, print_frame
 
 ARCHS = ["resnet50", "resnet34", "vgg16", "alexnet"]
 
@@ -121,73 +124,3 @@ def lr_find(config_file: Path | None, lr_range: str | None, out: Path, **options
         figure, suggestion = find_lr(config, make_datamodule(config), Path(tmp))
     figure.savefig(out, dpi=120)
     console.print(f"suggested lr_max: {suggestion:.3g} (plot: {out})")
-
-
-@click.command()
-@click.option("--run", "run_id", required=True,
-              help="MLflow run id (printed by mcal train), or 'latest'.")
-@click.option("--alias", default="champion", show_default=True)
-@click.option("--experiment", default="mcal", show_default=True, help="Where 'latest' looks.")
-def register(run_id: str, alias: str, experiment: str) -> None:
-    """Register a run's model as a new version of 'mcal-calc' and point the alias at it."""
-    from mlflow.exceptions import MlflowException
-
-    from mcal_lightning.tracking.registry import latest_run
-    from mcal_lightning.tracking.registry import register as register_run
-    from mcal_lightning.tracking.store import REGISTERED_MODEL
-
-    try:
-        run_id = latest_run(experiment) if run_id == "latest" else run_id
-        version = register_run(run_id, alias)
-    except (LookupError, MlflowException) as exc:
-        raise click.ClickException(str(exc)) from exc
-    console.print(f"{REGISTERED_MODEL} version {version}, alias '{alias}': "
-                  f"models:/{REGISTERED_MODEL}@{alias}")
-
-
-@click.command()
-@click.option("--model", "model_uri", default="models:/mcal-calc@champion", show_default=True)
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write a CSV.")
-@click.option("--cam", "cam_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also write a Grad-CAM overlay PNG of each readable file into this folder.")
-@click.option("--evaluate", is_flag=True, help="Score the predictions against labels (a parent "
-              "folder benign/ or malignant/, or --labels): metrics with patient-bootstrap 95% CIs.")
-@click.option("--labels", "labels_csv", type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), help="With --evaluate: CSV of file,label[,patient_id][,reference] "
-                                     "(reference: another P(malignant), scored beside the model).")
-@click.option("--patient-pattern", help="With --evaluate: regex finding the patient id in a file "
-                                        "name (its group 'patient', or group 1).")
-@click.option("--metrics-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="With --evaluate: the metrics JSON [default: beside --out, NAME_metrics.json].")
-def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
-            cam_dir: Path | None, evaluate: bool, labels_csv: Path | None,
-            patient_pattern: str | None, metrics_out: Path | None) -> None:
-    """P(malignant) for ROI files or folders (DICOM, PNG, JPEG, PGM) with a registered model."""
-    from mlflow.exceptions import MlflowException
-
-    from mcal_lightning.tracking.predict import predict_files
-    from mcal_lightning.tracking.pyfunc import UnsupportedModel, load_model
-    from mcal_lightning.tracking.store import use_tracking
-
-    try:
-        use_tracking()
-        model = load_model(model_uri) if cam_dir is not None else None  # loaded once for both
-        table = predict_files(model_uri, paths, model=model)
-    except (UnsupportedModel, MlflowException) as exc:
-        raise click.ClickException(str(exc)) from exc
-    print_frame(table, f"predictions of {model_uri}")
-    if out is not None:
-        table.to_csv(out, index=False)
-        console.print(f"wrote {out}")
-    if evaluate:
-        from mcal.predict_evaluation import metrics_path, report_evaluation
-
-        report_evaluation(table, paths, labels_csv, patient_pattern,
-                          metrics_path(out, metrics_out))
-    if cam_dir is not None:
-        from mcal_lightning.explain.file_overlays import write_cam_overlays
-        from mcal_lightning.tracking.predict import image_paths
-
-        written = write_cam_overlays(model, image_paths(paths), cam_dir)
-        console.print(f"wrote {len(written)} Grad-CAM overlays to {cam_dir}")

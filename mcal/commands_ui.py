@@ -1,4 +1,7 @@
-"""Browsing commands: ui (the MLflow UI on the local store) and dashboard (optuna-dashboard)."""
+"""Browsing commands: ui (the MLflow UI on the local store) and dashboard (optuna-dashboard).
+
+The heavy imports sit inside the commands, so that `mcal --help` never imports torch.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import sys
 
 import click
 
-from mcal.report import console
+from mcal.console import console
 
 ALLOW_REMOTE_HELP = ("Serve on a non-loopback HOST. The server has no authentication: anyone "
                      "who can reach the port can read (and change) every run and study.")

@@ -11,7 +11,7 @@ from typing import Any
 import click
 import pandas as pd
 
-from mcal.report import console, print_frame
+from mcal.console import console, print_frame
 
 
 def metrics_path(out: Path | None, metrics_out: Path | None) -> Path | None:

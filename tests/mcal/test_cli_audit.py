@@ -79,9 +79,9 @@ def test_a_missing_cache_is_a_clear_error(tmp_path: Path):
 
 
 def test_cli_defaults_match_the_audit():
-    from mcal import commands_audit
+    from mcal import commands_integrity
     from mcal_lightning.integrity import audit
 
     # the CLI keeps its own copies for a light --help
-    assert commands_audit.DEFAULT_THRESHOLD == audit.DEFAULT_THRESHOLD
-    assert commands_audit.DEFAULT_MIN_CORRELATION == audit.DEFAULT_MIN_CORRELATION
+    assert commands_integrity.DEFAULT_THRESHOLD == audit.DEFAULT_THRESHOLD
+    assert commands_integrity.DEFAULT_MIN_CORRELATION == audit.DEFAULT_MIN_CORRELATION
