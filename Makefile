@@ -1,11 +1,11 @@
-# The two commands of the README: `make demo` and `make test`.
+# The two commands of the README: `make demo` and `make test` (`make test-fast` for the edit loop).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   ?= demo
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: demo test ui dashboard bench clean-demo
+.PHONY: demo test test-fast ui dashboard bench clean-demo
 
 $(BIN)/mcal: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ dashboard: $(BIN)/mcal
 test: $(BIN)/mcal
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# The edit loop: lint and every test but the slow ones (real training, sweeps, servers, browser).
+test-fast: $(BIN)/mcal
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: $(BIN)/mcal
 	$(BIN)/python bench/p1_adaptive_median.py

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from mlflow import MlflowClient
 
@@ -13,6 +14,7 @@ FAST = ["--arch", "alexnet", "--weights", "none", "--epochs", "1", "--freeze-epo
         "--batch-size", "16", "--num-workers", "0", "--experiment", "cli-cv"]
 
 
+@pytest.mark.slow  # trains a model
 def test_folds_print_each_fold_and_the_mean(workdir: Path):
     result = CliRunner().invoke(main, ["train", "--cache", str(workdir / "cache"), "--folds", "2",
                                        *FAST])

@@ -14,6 +14,8 @@ from mcal_lightning.sweep.run import run_sweep
 from mcal_lightning.tracking.store import MODEL_URI_TAG, model_uri
 from tests.mcal_lightning.sweeps_support import child_runs, sweep_file
 
+pytestmark = pytest.mark.slow  # one training run per fold
+
 FOLDS = 2
 
 

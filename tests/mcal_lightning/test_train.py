@@ -13,6 +13,8 @@ from mcal_lightning.tracking.pyfunc import load_model
 from mcal_lightning.tracking.registry import register
 from mcal_lightning.train import train
 
+pytestmark = pytest.mark.slow  # a real training run, logged and registered
+
 
 @pytest.fixture(scope="module")
 def tracked_run(workdir: Path):

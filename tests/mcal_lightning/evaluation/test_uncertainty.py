@@ -29,6 +29,7 @@ def client(root: Path) -> MlflowClient:
     return MlflowClient(f"sqlite:///{root}/mlruns/mlflow.db")
 
 
+@pytest.mark.slow  # trains a model
 def test_run_logs_calibration_and_ci_metrics(tracked_run):
     root, result = tracked_run
     metrics = client(root).get_run(result.run_id).data.metrics
@@ -45,6 +46,7 @@ def test_run_logs_calibration_and_ci_metrics(tracked_run):
             "metrics/val_bootstrap.json", "metrics/test_bootstrap.json"} <= artifacts
 
 
+@pytest.mark.slow  # trains a model
 def test_bootstrap_resamples_the_splits_patients(tracked_run):
     root, result = tracked_run
     path = client(root).download_artifacts(result.run_id, "metrics/test_bootstrap.json",
@@ -57,6 +59,7 @@ def test_bootstrap_resamples_the_splits_patients(tracked_run):
     assert record["metrics"]["mcc"]["point"] == pytest.approx(mcc, abs=1e-6)
 
 
+@pytest.mark.slow  # trains a model
 def test_val_interval_attrs_for_the_leaderboard(tracked_run):
     _, result = tracked_run
     attrs = interval_attrs(result, "val", ("mcc",))
@@ -65,6 +68,7 @@ def test_val_interval_attrs_for_the_leaderboard(tracked_run):
     assert interval_attrs(object()) == {}
 
 
+@pytest.mark.slow  # trains a model
 def test_logged_model_applies_the_temperature(tracked_run, monkeypatch):
     root, result = tracked_run
     monkeypatch.chdir(root)
@@ -85,6 +89,7 @@ def test_models_logged_without_calibration_use_temperature_one(tmp_path):
     assert temperature_of({"calibration": str(tmp_path / "calibration.json")}) == 1.7
 
 
+@pytest.mark.slow  # trains a model
 def test_champion_record_holds_the_test_cis(tracked_run, monkeypatch):
     from mcal_lightning.tracking.champion import crown
 

@@ -51,6 +51,7 @@ def test_fail_refuses_before_any_run_exists(workdir: Path, leaky_cache: Path):
     assert len(runs(workdir)) == before
 
 
+@pytest.mark.slow  # trains a model
 def test_warn_trains_and_records_the_findings(workdir: Path, leaky_cache: Path):
     with pytest.warns(UserWarning, match="leakage audit"):
         result = train(config(leaky_cache, "warn"))
@@ -62,6 +63,7 @@ def test_warn_trains_and_records_the_findings(workdir: Path, leaky_cache: Path):
     assert {"audit/report.html", "audit/pairs.png", "audit/findings.csv"} <= files
 
 
+@pytest.mark.slow  # trains a model
 def test_a_clean_cache_trains_with_the_audit_on(workdir: Path):
     result = train(config(workdir / "cache", "fail"))
     run = MlflowClient(f"sqlite:///{workdir}/mlruns/mlflow.db").get_run(result.run_id)
@@ -69,6 +71,7 @@ def test_a_clean_cache_trains_with_the_audit_on(workdir: Path):
     assert sum(v for k, v in run.data.metrics.items() if k.startswith("audit/")) == 0
 
 
+@pytest.mark.slow  # trains a model
 def test_a_sweep_on_leaky_data_stops_before_its_first_trial(workdir: Path, leaky_cache: Path):
     path = sweep_file(workdir, "leaky-sweep", n_trials=2,
                       data={"cache": str(leaky_cache), "num_workers": 0},

@@ -16,6 +16,8 @@ from mcal_lightning.integrity.paper_reference import reference_scores
 from mcal_lightning.integrity.replay import PROTOCOL_TAG
 from mcal_lightning.integrity.replay_report import HONEST, INFLATION, METRICS, PAPER, PRINTED
 
+pytestmark = pytest.mark.slow  # the replay trains two models
+
 LOGGED = [m for m in METRICS if m != "f1_paper"]  # f1_paper lives in the comparison alone
 
 EXPERIMENT = "replay-test"

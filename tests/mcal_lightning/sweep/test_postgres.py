@@ -21,6 +21,8 @@ from mcal_lightning.sweep.study import RUN_ID
 from tests.mcal_lightning.sweep.test_resume import sweep_command, worker_env
 from tests.mcal_lightning.sweeps_support import FAST, sweep_file
 
+pytestmark = pytest.mark.slow  # a real sweep by two workers on PostgreSQL
+
 
 def postgres_bin() -> Path | None:
     found = shutil.which("pg_ctl")

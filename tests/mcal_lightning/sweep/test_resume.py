@@ -8,12 +8,15 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 from mlflow import MlflowClient
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from mcal_lightning.sweep.study import RUN_ID
 from tests.mcal_lightning.sweeps_support import FAST, sweep_file
+
+pytestmark = pytest.mark.slow  # a real sweep, killed and resumed
 
 
 def sweep_command(path: Path, *extra: str) -> list[str]:

@@ -12,6 +12,8 @@ from mcal_lightning.sweep.run import parent_run, run_sweep
 from mcal_lightning.sweep.study import RUN_ID, make_storage, open_study
 from tests.mcal_lightning.sweeps_support import FAST, child_runs, client, sweep_file
 
+pytestmark = pytest.mark.slow  # real sweeps: a training run per trial
+
 
 @pytest.fixture(scope="module")
 def tiny_sweep(workdir: Path):
