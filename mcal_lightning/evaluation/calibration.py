@@ -22,12 +22,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from scipy.optimize import minimize_scalar
-from scipy.special import expit, logit
+from scipy.special import expit
 from sklearn.metrics import brier_score_loss
 
 DEFAULT_BINS = 15
 TEMPERATURE_BOUNDS = (0.05, 20.0)  # a separable val split would otherwise drive T towards 0
-PROB_EPS = 1e-7  # float32 probabilities of 0 or 1 have no finite logit
 
 
 @dataclass(frozen=True)
@@ -74,11 +73,6 @@ def brier_score(labels: np.ndarray, probs: np.ndarray) -> float:
     """Mean squared difference between P(malignant) and the 0/1 label."""
     labels, probs = as_arrays(labels, probs)
     return float(brier_score_loss(labels, probs, pos_label=1))
-
-
-def logits_of(probs: np.ndarray) -> np.ndarray:
-    """log(p / (1 - p)), with p kept off 0 and 1 so that every logit is finite."""
-    return logit(np.clip(np.asarray(probs, dtype=np.float64), PROB_EPS, 1 - PROB_EPS))
 
 
 def binary_nll(labels: np.ndarray, logits: np.ndarray) -> float:

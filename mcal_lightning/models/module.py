@@ -31,7 +31,6 @@ from mcal_lightning.models.finetuning import (
 # one gray value for the ImageNet statistics, as timm does for 1-channel models
 IMAGENET_GRAY_MEAN = (0.485 + 0.456 + 0.406) / 3
 IMAGENET_GRAY_STD = (0.229 + 0.224 + 0.225) / 3
-STAGES = ("train", "val", "test")
 KEPT_STAGES = ("val", "test")
 
 Batch = Mapping[str, Tensor] | Sequence[Tensor] | Tensor

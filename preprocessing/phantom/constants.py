@@ -52,7 +52,6 @@ P_MALIGNANT_BY_DISTRIBUTION: dict[str, float] = {
     "REGIONAL": 0.43,
     "DIFFUSELY_SCATTERED": 0.12,
 }
-PRIOR_MALIGNANT = 0.36
 # Malignant fraction among the 1433 rows that name a distribution. Every phantom lesion is drawn
 # with a distribution, so its evidence is measured against this baseline, not the overall prior
 # (against 0.36 the phantom would be ~44% malignant instead of ~36%).

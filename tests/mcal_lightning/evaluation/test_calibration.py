@@ -13,7 +13,6 @@ from mcal_lightning.evaluation.calibration import (
     brier_score,
     expected_calibration_error,
     fit_temperature,
-    logits_of,
     reliability_bins,
     reliability_figure,
 )
@@ -74,12 +73,6 @@ def test_temperature_keeps_the_ranking_and_the_decision_at_one_half():
     assert ((softened > 0.5) == (logits > 0)).all()
     with pytest.raises(ValueError, match="positive"):
         apply_temperature(logits, 0.0)
-
-
-def test_logits_of_saturated_probabilities_are_finite():
-    logits = logits_of(np.array([0.0, 0.5, 1.0]))
-    assert np.isfinite(logits).all() and logits[1] == 0
-    assert logits[0] == pytest.approx(-logits[2])
 
 
 def test_reliability_bins_and_figure():
