@@ -12,6 +12,7 @@ from mcal_lightning.data.datamodule import CacheDataModule
 from mcal_lightning.data.splits import LeakageError, assert_no_patient_overlap
 from mcal_lightning.integrity.paper_protocol import ROTATIONS, PaperProtocolDataModule
 from mcal_lightning.train import make_datamodule
+from tests.conftest import REPO_ROOT
 
 PACKAGES = ("mcal", "mcal_lightning", "preprocessing")
 
@@ -101,7 +102,7 @@ def test_the_guard_is_bypassed_only_on_purpose(workdir: Path, paper: PaperProtoc
 
 
 def test_only_the_replay_imports_the_paper_protocol():
-    root = Path(__file__).resolve().parents[3]
+    root = REPO_ROOT
     users = {path.relative_to(root).as_posix()
              for package in PACKAGES for path in (root / package).rglob("*.py")
              if "paper_protocol" in path.read_text() and path.stem != "paper_protocol"}

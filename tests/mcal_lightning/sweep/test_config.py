@@ -7,8 +7,9 @@ import pytest
 import yaml
 
 from mcal_lightning.sweep.config import SweepFileError, load_sweep
+from tests.conftest import REPO_ROOT
 
-SWEEPS = Path(__file__).parents[2] / "sweeps"
+SWEEPS = REPO_ROOT / "sweeps"
 GOOD = {
     "study": "t",
     "n_trials": 3,
