@@ -150,6 +150,7 @@ def cam_run(workdir: Path):
     return workdir, train(config)
 
 
+@pytest.mark.slow  # trains a model
 def test_training_logs_both_gradcam_grids(cam_run):
     root, result = cam_run
     client = MlflowClient(f"sqlite:///{root}/mlruns/mlflow.db")
@@ -157,6 +158,7 @@ def test_training_logs_both_gradcam_grids(cam_run):
     assert {TOP_LOSSES_ARTIFACT, SAMPLE_ARTIFACT} <= artifacts
 
 
+@pytest.mark.slow  # trains a model
 def test_zero_counts_log_no_grid(cam_run):
     root, result = cam_run
     images = np.load(resolve_dataset(root / "cache") / "rois.npy", mmap_mode="r")
@@ -167,6 +169,7 @@ def test_zero_counts_log_no_grid(cam_run):
         assert log_cam_artifacts(result.module, images, outputs, 0, 2) == [SAMPLE_ARTIFACT]
 
 
+@pytest.mark.slow  # trains a model
 def test_predict_cam_writes_one_overlay_per_readable_file(cam_run, tmp_path: Path):
     root, result = cam_run
     crops = result.datamodule.table["crop_path"].head(2)
