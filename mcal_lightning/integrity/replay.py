@@ -22,7 +22,6 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
 
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.evaluation.metrics import paper_f1
@@ -35,7 +34,7 @@ from mcal_lightning.integrity.replay_report import (
     comparison_table,
     log_comparison,
 )
-from mcal_lightning.tracking.store import experiment_id, use_tracking
+from mcal_lightning.tracking.runs import child_run, parent_run
 from mcal_lightning.train import TrainResult, train
 from preprocessing.cache import resolve_dataset
 
@@ -81,26 +80,15 @@ def paper_datamodule(config: TrainConfig) -> PaperProtocolDataModule:
     return datamodule
 
 
-def child_run(experiment: str, parent_id: str, protocol: str, name: str) -> str:
-    tags = {"mlflow.parentRunId": parent_id, PROTOCOL_TAG: protocol,
-            "mlflow.note.content": NOTES[protocol]}
-    run = MlflowClient().create_run(experiment_id(experiment), tags=tags,
-                                    run_name=f"{name}-{protocol}")
-    return run.info.run_id
-
-
 def run_protocol(config: TrainConfig, parent_id: str, protocol: str, name: str) -> TrainResult:
     """Train one arm into its child run; the run is marked FAILED if training raises."""
-    run_id = child_run(config.experiment, parent_id, protocol, name)
-    try:
+    tags = {PROTOCOL_TAG: protocol, "mlflow.note.content": NOTES[protocol]}
+    with child_run(parent_id, config.experiment, f"{name}-{protocol}", tags) as run_id:
         if protocol == "honest":
             return train(config, run_id=run_id)
         # the audit's findings in (a) are the evidence, not an error
         return train(replace(config, audit="warn"), run_id=run_id,
                      datamodule=paper_datamodule(config))
-    except BaseException:
-        MlflowClient().set_terminated(run_id, status="FAILED")
-        raise
 
 
 def describe_scale(config: TrainConfig, paper: TrainResult) -> dict[str, Any]:
@@ -133,22 +121,15 @@ def replay_paper(config: TrainConfig) -> Replay:
     config = replace(config, evaluate_test=True, log_model=False,
                      augment=config.augment or PAPER_AUGMENT)
     resolve_dataset(Path(config.cache))  # no cache: fail before any run exists
-    use_tracking()
     name = config.run_name or "replay-paper"
-    client = MlflowClient()
-    parent_id = client.create_run(experiment_id(config.experiment), run_name=name,
-                                  tags={REPLAY_TAG: "paper-vs-honest"}).info.run_id
-    try:
+    with parent_run(config.experiment, name, {REPLAY_TAG: "paper-vs-honest"}) as parent_id:
         honest = run_protocol(config, parent_id, "honest", name)
         paper = run_protocol(config, parent_id, "paper", name)
-    except BaseException:
-        client.set_terminated(parent_id, status="FAILED")
-        raise
-    replay = Replay(parent_id, comparison(paper, honest, config.arch),
-                    {"paper": paper.run_id, "honest": honest.run_id},
-                    scores(honest, "val"), describe_scale(config, paper),
-                    memoriser_comparison(paper, honest))
-    log_parent(replay, paper.datamodule.fingerprint)
+        replay = Replay(parent_id, comparison(paper, honest, config.arch),
+                        {"paper": paper.run_id, "honest": honest.run_id},
+                        scores(honest, "val"), describe_scale(config, paper),
+                        memoriser_comparison(paper, honest))
+        log_parent(replay, paper.datamodule.fingerprint)
     return replay
 
 
@@ -174,7 +155,7 @@ def memoriser_comparison(paper: TrainResult, honest: TrainResult) -> pd.DataFram
 
 
 def log_parent(replay: Replay, fingerprint: str) -> None:
-    """The parent's params, tags and comparison artifacts; ends the parent run."""
+    """The parent's params, tags and comparison artifacts."""
     with mlflow.start_run(run_id=replay.parent_run_id):
         mlflow.log_params({**{f"scale.{k}": v for k, v in replay.scale.items()},
                            "data.fingerprint": fingerprint,
