@@ -9,6 +9,10 @@ from typing import Any
 
 import yaml
 
+# what the DataModule takes from a TrainConfig (train.make_datamodule, the paper replay's)
+DATAMODULE_SETTINGS = ("cache", "batch_size", "num_workers", "val_fraction", "seed", "folds",
+                       "fold", "balance", "augment")
+
 
 @dataclass
 class TrainConfig:
@@ -45,6 +49,10 @@ class TrainConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def datamodule_settings(self) -> dict[str, Any]:
+        """The DataModule's keyword arguments: the one mapping of a config to its data."""
+        return {name: getattr(self, name) for name in DATAMODULE_SETTINGS}
 
 
 def field_names() -> set[str]:

@@ -62,11 +62,7 @@ def resolved_settings(config: TrainConfig, datamodule: CacheDataModule) -> dict[
 
 
 def make_datamodule(config: TrainConfig) -> CacheDataModule:
-    datamodule = CacheDataModule(
-        config.cache, batch_size=config.batch_size, num_workers=config.num_workers,
-        val_fraction=config.val_fraction, seed=config.seed, folds=config.folds,
-        fold=config.fold, balance=config.balance, augment=config.augment,
-    )
+    datamodule = CacheDataModule(**config.datamodule_settings())
     datamodule.setup()
     return datamodule
 

@@ -72,10 +72,8 @@ class Replay:
 
 def paper_datamodule(config: TrainConfig) -> PaperProtocolDataModule:
     """The paper's data for this config; set up (its split is made here)."""
-    datamodule = PaperProtocolDataModule(
-        config.cache, acknowledge_leakage=True, batch_size=config.batch_size,
-        num_workers=config.num_workers, val_fraction=config.val_fraction, seed=config.seed,
-        balance=config.balance, augment=config.augment)
+    datamodule = PaperProtocolDataModule(acknowledge_leakage=True,
+                                         **config.datamodule_settings())
     datamodule.setup()
     return datamodule
 

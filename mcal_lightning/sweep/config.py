@@ -14,12 +14,13 @@ from typing import Any
 
 import yaml
 
-from mcal_lightning.config import TrainConfig, field_names
+from mcal_lightning.config import DATAMODULE_SETTINGS, TrainConfig, field_names
 
 TOP_KEYS = {"study", "experiment", "objective", "sampler", "pruner", "n_trials", "timeout",
             "space", "data", "train", "heartbeat", "register"}
-DATA_KEYS = {"cache", "val_fraction", "seed", "folds", "fold", "balance", "augment",
-             "num_workers", "audit"}
+# the data: block: what the DataModule takes but batch_size (a trainer setting, often searched),
+# and the leakage audit of its splits
+DATA_KEYS = (set(DATAMODULE_SETTINGS) - {"batch_size"}) | {"audit"}
 SAMPLERS = {"tpe": {"seed", "n_startup_trials", "enqueue"}, "random": {"seed", "enqueue"},
             "grid": {"seed", "points"}}
 PRUNERS = {"median": {"n_startup_trials", "n_warmup_steps"},
