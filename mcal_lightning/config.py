@@ -1,4 +1,8 @@
-"""One training run's settings, as data: defaults here, overrides from YAML and the CLI."""
+"""One training run's settings, as data: defaults here, overrides from YAML and the CLI.
+
+Also the settings' choices and the ``lr_min,lr_max`` parser, which the command line and sweep
+files share. Nothing here imports torch: ``mcal --help`` builds its help texts from this module.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,32 @@ from typing import Any
 
 import yaml
 
+ARCHS = ("resnet50", "resnet34", "vgg16", "alexnet")  # the paper's backbones (models.backbones)
+BALANCES = ("weights", "sampler", "none")
+AUDIT_MODES = ("fail", "warn", "off")
 # what the DataModule takes from a TrainConfig (train.make_datamodule, the paper replay's)
 DATAMODULE_SETTINGS = ("cache", "batch_size", "num_workers", "val_fraction", "seed", "folds",
                        "fold", "balance", "augment")
+LR_RANGE_EXAMPLE = "2e-6,1e-3"
+
+
+def parse_lr_range(text: Any) -> tuple[float, float]:
+    """``"lr_min,lr_max"`` (first layer group .. head) as two floats; ValueError saying why."""
+    try:
+        low, high = (float(part) for part in str(text).split(","))
+    except ValueError as exc:
+        raise ValueError(f"expected two numbers lr_min,lr_max such as '{LR_RANGE_EXAMPLE}', "
+                         f"got {text!r}") from exc
+    if not 0 < low <= high:
+        raise ValueError(f"need 0 < lr_min <= lr_max, got {text!r}")
+    return low, high
+
+
+def short_float(value: float) -> str:
+    """2e-06 as "2e-6", 0.001 as "1e-3": how the paper and the help write learning rates."""
+    mantissa, exponent = f"{value:e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
 
 
 @dataclass

@@ -14,7 +14,12 @@ from typing import Any
 
 import yaml
 
-from mcal_lightning.config import DATAMODULE_SETTINGS, TrainConfig, field_names
+from mcal_lightning.config import (
+    DATAMODULE_SETTINGS,
+    TrainConfig,
+    field_names,
+    parse_lr_range,
+)
 
 TOP_KEYS = {"study", "experiment", "objective", "sampler", "pruner", "n_trials", "timeout",
             "space", "data", "train", "heartbeat", "register"}
@@ -103,7 +108,7 @@ class Sweep:
         settings = {**self.train, **self.data, **extra}
         for name, value in values.items():
             if name == LR_RANGE:
-                settings["lr_min"], settings["lr_max"] = parse_lr_range(value, LR_RANGE)
+                settings["lr_min"], settings["lr_max"] = lr_range(value, LR_RANGE)
             else:
                 settings[name] = value
         return TrainConfig(**settings)
@@ -136,14 +141,12 @@ def expect_number(value: Any, key: str, integer: bool = False, positive: bool = 
     return value
 
 
-def parse_lr_range(value: Any, key: str) -> tuple[float, float]:
+def lr_range(value: Any, key: str) -> tuple[float, float]:
+    """config.parse_lr_range, its complaint naming the sweep file's key."""
     try:
-        low, high = (float(part) for part in str(value).split(","))
+        return parse_lr_range(value)
     except ValueError as exc:
-        raise fail(key, f"expected 'lr_min,lr_max' such as '2e-6,1e-3', got {value!r}") from exc
-    if not 0 < low <= high:
-        raise fail(key, f"need 0 < lr_min <= lr_max, got {value!r}")
-    return low, high
+        raise fail(key, str(exc)) from exc
 
 
 def parse_param(name: str, spec: Any) -> Param:
@@ -162,7 +165,7 @@ def parse_param(name: str, spec: Any) -> Param:
             raise fail(f"{key}.choices", f"expected a non-empty list, got {choices!r}")
         if name == LR_RANGE:
             for choice in choices:
-                parse_lr_range(choice, f"{key}.choices")
+                lr_range(choice, f"{key}.choices")
         return Param(name, kind, choices=tuple(choices))
     if name == LR_RANGE:
         raise fail(f"{key}.type", "lr_range is searched as a categorical of 'lr_min,lr_max'")

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from mcal_lightning.config import TrainConfig, load_config
+from mcal_lightning.config import TrainConfig, load_config, parse_lr_range, short_float
 
 
 def test_yaml_then_command_line(tmp_path: Path):
@@ -30,3 +30,11 @@ def test_yaml_must_be_a_mapping(tmp_path: Path):
     path.write_text("- resnet34\n")
     with pytest.raises(ValueError, match="mapping"):
         load_config(path)
+
+
+def test_lr_range_text_both_ways():
+    assert parse_lr_range("2e-6,1e-3") == (2e-6, 1e-3)
+    assert f"{short_float(TrainConfig.lr_min)},{short_float(TrainConfig.lr_max)}" == "2e-6,1e-3"
+    for bad in ("1e-3", "a,b", "1e-3,1e-6", "0,1e-3"):
+        with pytest.raises(ValueError, match="lr_min"):
+            parse_lr_range(bad)
