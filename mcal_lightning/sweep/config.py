@@ -19,6 +19,7 @@ from mcal_lightning.config import (
     TrainConfig,
     field_names,
     parse_lr_range,
+    setting_problem,
 )
 
 TOP_KEYS = {"study", "experiment", "objective", "sampler", "pruner", "n_trials", "timeout",
@@ -163,9 +164,11 @@ def parse_param(name: str, spec: Any) -> Param:
         choices = spec.get("choices")
         if not isinstance(choices, list) or not choices:
             raise fail(f"{key}.choices", f"expected a non-empty list, got {choices!r}")
-        if name == LR_RANGE:
-            for choice in choices:
+        for choice in choices:
+            if name == LR_RANGE:
                 lr_range(choice, f"{key}.choices")
+            elif problem := setting_problem(name, choice):
+                raise fail(f"{key}.choices", problem)
         return Param(name, kind, choices=tuple(choices))
     if name == LR_RANGE:
         raise fail(f"{key}.type", "lr_range is searched as a categorical of 'lr_min,lr_max'")
@@ -177,6 +180,9 @@ def parse_param(name: str, spec: Any) -> Param:
     high = expect_number(spec["high"], f"{key}.high", integer)
     if low >= high:
         raise fail(key, f"need low < high, got low={low!r} high={high!r}")
+    for bound, value in (("low", low), ("high", high)):
+        if problem := setting_problem(name, value):
+            raise fail(f"{key}.{bound}", problem)
     log = spec.get("log", False)
     if not isinstance(log, bool):
         raise fail(f"{key}.log", f"expected true or false, got {log!r}")
@@ -291,6 +297,8 @@ def check_settings(values: dict[str, Any], key: str, known: set[str]) -> dict[st
             expect_number(value, f"{key}.{name}", integer=isinstance(default, int))
         if isinstance(default, str) and not isinstance(value, str):
             raise fail(f"{key}.{name}", f"expected a string, got {value!r}")
+        if problem := setting_problem(name, value):
+            raise fail(f"{key}.{name}", problem)
     return dict(values)
 
 

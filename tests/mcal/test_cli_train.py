@@ -56,3 +56,10 @@ def test_cli_arch_choices_are_the_backbones():
     assert tuple(arch.type.choices) == ARCHS  # config.ARCHS: --help imports no torch
     assert set(BODY_BUILDERS) == set(ARCHS)  # and each of them is built
 
+
+def test_a_bad_arch_in_the_config_file_fails_before_the_cache_is_opened(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"cache: {tmp_path / 'absent'}\narch: resnet18\n")
+    result = CliRunner().invoke(main, ["train", "--config", str(config)])
+    assert result.exit_code == 1 and "arch: unknown 'resnet18'" in result.output
+    assert "no cache here" not in result.output and "Traceback" not in result.output
