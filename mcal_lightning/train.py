@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ from mcal_lightning.tracking.store import (
     run_params,
     tracking_uri,
 )
-from preprocessing.cache import resolve_dataset
+from preprocessing.cache import open_cache
 
 MONITOR = "val/mcc"
 
@@ -190,8 +189,8 @@ def train(config: TrainConfig, run_id: str | None = None,
             best = str(workdir / "last.ckpt")
             trainer.save_checkpoint(best)
         with mlflow.start_run(run_id=logger.run_id):
-            dataset = resolve_dataset(Path(config.cache))
-            images = np.load(dataset / "rois.npy", mmap_mode="r")
+            cached = open_cache(Path(config.cache))
+            images = cached.images
             log_audit(audit, images)
             for stage in stages:
                 log_stage_artifacts(module, stage, images, config.top_losses)
@@ -203,7 +202,6 @@ def train(config: TrainConfig, run_id: str | None = None,
                 log_figure(lr_plot, "plots/lr_finder.png")
                 mlflow.log_metric("lr_find_suggestion", config.lr_max)
             if config.log_model:
-                preprocess = json.loads((dataset.parents[1] / "config.json").read_text())
-                info = log_pyfunc(Path(best), preprocess, temperature=uncertainty.temperature)
+                info = log_pyfunc(Path(best), cached.config, temperature=uncertainty.temperature)
                 mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     return TrainResult(logger.run_id, module, datamodule, uncertainty)

@@ -36,7 +36,7 @@ from mcal_lightning.integrity.replay_report import (
 )
 from mcal_lightning.tracking.runs import child_run, parent_run
 from mcal_lightning.train import TrainResult, train
-from preprocessing.cache import resolve_dataset
+from preprocessing.cache import open_cache, resolve_dataset
 
 PROTOCOL_TAG = "mcal.replay.protocol"
 REPLAY_TAG = "mcal.replay"
@@ -140,7 +140,7 @@ def comparison(paper: TrainResult, honest: TrainResult, arch: str) -> pd.DataFra
 
 def memoriser_comparison(paper: TrainResult, honest: TrainResult) -> pd.DataFrame:
     """The 1-NN memoriser under (a) (its train copies vs its 20%) and (b) (train vs test)."""
-    images = np.load(resolve_dataset(Path(paper.datamodule.cache)) / "rois.npy", mmap_mode="r")
+    images = open_cache(paper.datamodule.cache).images
     leaky, fair = paper.datamodule, honest.datamodule
     leaky_sides = [(leaky.rows[s], leaky.turns[s], leaky.labels_of(leaky.rows[s]))
                    for s in ("train", "test")]

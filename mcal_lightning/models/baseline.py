@@ -36,7 +36,7 @@ from mcal_lightning.tracking.store import (
     use_tracking,
 )
 from mcal_lightning.train import log_stage_artifacts
-from preprocessing.cache import resolve_dataset
+from preprocessing.cache import open_cache
 
 STAGES = ("val", "test")
 
@@ -223,7 +223,7 @@ def run_baseline(config: BaselineConfig) -> BaselineResult:
     """Features of every ROI of the CNN's split, boosting fitted on train, chosen on val, scored
     on val and test, all logged as one FINISHED MLflow run tagged ``mcal.model=baseline-hgb``."""
     datamodule = baseline_datamodule(config)
-    images = np.load(resolve_dataset(Path(config.cache)) / "rois.npy", mmap_mode="r")
+    images = open_cache(Path(config.cache)).images
     all_rows = np.unique(np.concatenate(list(datamodule.rows.values())))
     started = time.perf_counter()
     features = extract_features(images[all_rows], config.features)

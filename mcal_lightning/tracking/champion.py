@@ -8,14 +8,12 @@ cache's can't be scored on that split: it keeps the alias, and the record says w
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import mlflow
-import numpy as np
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -27,7 +25,7 @@ from mcal_lightning.models.module import CalcClassifier, trainer_precision
 from mcal_lightning.tracking.pyfunc import load_model, preprocess_config
 from mcal_lightning.tracking.store import REGISTERED_MODEL, model_uri
 from mcal_lightning.train import log_stage_artifacts, make_datamodule
-from preprocessing.cache import resolve_dataset
+from preprocessing.cache import open_cache
 from preprocessing.pipeline import PreprocessConfig
 
 ALIAS = "champion"
@@ -48,11 +46,6 @@ def load_scorable(model_uri: str) -> tuple[CalcClassifier, PreprocessConfig]:
     """The Lightning module inside a logged mcal model, and the preprocessing it expects."""
     python_model = load_model(model_uri).unwrap_python_model()
     return python_model.module, python_model.preprocess
-
-
-def cache_preprocess(cache: str) -> PreprocessConfig:
-    dataset = resolve_dataset(Path(cache))
-    return preprocess_config(json.loads((dataset.parents[1] / "config.json").read_text()))
 
 
 def test_metrics(module: CalcClassifier, datamodule: CacheDataModule,
@@ -110,21 +103,21 @@ def crown(best_run_id: str, config: TrainConfig, metric: str, maximize: bool,
     """Test the best trial's model, register it, move the alias if it wins; the record."""
     test_metric = metric.replace("val/", "", 1)
     datamodule = make_datamodule(config)
+    cached = open_cache(Path(config.cache))
     uri = model_uri(best_run_id)
     module, _ = load_scorable(uri)
     challenger_metrics = test_metrics(module, datamodule, config)
     challenger_ci = stage_bootstrap(module, datamodule.table, "test", config.seed)
     with mlflow.start_run(run_id=best_run_id):
         mlflow.log_metrics({f"test/{k}": v for k, v in challenger_metrics.items()})
-        images = np.load(resolve_dataset(Path(config.cache)) / "rois.npy", mmap_mode="r")
-        log_stage_artifacts(module, "test", images, config.top_losses)
-        log_cam_artifacts(module, images, module.last_outputs["test"], config.top_losses,
+        log_stage_artifacts(module, "test", cached.images, config.top_losses)
+        log_cam_artifacts(module, cached.images, module.last_outputs["test"], config.top_losses,
                           config.cam_samples, config.seed)
         log_bootstrap(challenger_ci, "test")
         log_calibration(module, "test", logged_temperature(best_run_id))
     holder = current_champion(name)
     champion = None if holder is None else score_champion(
-        holder, datamodule, config, cache_preprocess(config.cache), test_metric)
+        holder, datamodule, config, preprocess_config(cached.config), test_metric)
     version = mlflow.register_model(uri, name).version
     challenger = Scored(best_run_id, str(version), challenger_metrics[test_metric],
                         challenger_metrics, challenger_ci.as_dict())
