@@ -9,21 +9,14 @@ from typing import Any
 
 import lightning.pytorch as pl
 import mlflow
-import numpy as np
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.data.augment import preset_name
 from mcal_lightning.data.datamodule import CacheDataModule
-from mcal_lightning.evaluation.plots import (
-    confusion_matrix_figure,
-    pr_figure,
-    roc_figure,
-    top_losses_figure,
-)
-from mcal_lightning.evaluation.uncertainty import Uncertainty, log_uncertainty
-from mcal_lightning.explain.test_grids import log_cam_artifacts
+from mcal_lightning.evaluation.evaluate import log_evaluation
+from mcal_lightning.evaluation.uncertainty import Uncertainty
 from mcal_lightning.integrity.audit_gate import audit_datamodule, log_audit
 from mcal_lightning.models.backbones import build_network
 from mcal_lightning.models.module import CalcClassifier, trainer_precision
@@ -125,28 +118,6 @@ def find_lr(config: TrainConfig, datamodule: CacheDataModule, workdir: Path) -> 
     return finder.plot(suggest=True), float(finder.suggestion() or config.lr_max)
 
 
-def log_stage_artifacts(module: CalcClassifier, stage: str, images: np.ndarray,
-                        top_k: int) -> None:
-    """Confusion matrix (PNG + JSON), ROC and PR curves; top losses for the test split."""
-    outputs, metrics = module.last_outputs[stage], module.last_metrics[stage]
-    labels, probs = outputs["labels"].numpy(), outputs["probs"].numpy()
-    matrix = metrics["confmat"].numpy()
-    log_figure(confusion_matrix_figure(matrix, f"{stage} confusion matrix"),
-               f"plots/{stage}_confusion_matrix.png")
-    (tn, fp), (fn, tp) = matrix.tolist()
-    scalars = {k: v for k, v in metrics.items() if k != "confmat"}
-    mlflow.log_dict({"rows": "actual", "columns": "predicted", "classes": ["benign", "malignant"],
-                     "matrix": matrix.tolist(), "tn": tn, "fp": fp, "fn": fn, "tp": tp,
-                     "metrics": scalars}, f"metrics/{stage}_confusion_matrix.json")
-    if len(set(labels.tolist())) == 2:
-        log_figure(roc_figure(labels, probs, f"{stage} ROC"), f"plots/{stage}_roc.png")
-        log_figure(pr_figure(labels, probs, f"{stage} precision-recall"), f"plots/{stage}_pr.png")
-    if top_k and stage == "test":
-        rows = outputs["indices"].numpy()
-        figure = top_losses_figure(images[rows], labels, probs, outputs["losses"].numpy(), top_k)
-        log_figure(figure, "plots/test_top_losses.png")
-
-
 def train(config: TrainConfig, run_id: str | None = None,
           callbacks: list[pl.Callback] | None = None,
           datamodule: CacheDataModule | None = None) -> TrainResult:
@@ -190,14 +161,9 @@ def train(config: TrainConfig, run_id: str | None = None,
             trainer.save_checkpoint(best)
         with mlflow.start_run(run_id=logger.run_id):
             cached = open_cache(Path(config.cache))
-            images = cached.images
-            log_audit(audit, images)
-            for stage in stages:
-                log_stage_artifacts(module, stage, images, config.top_losses)
-            uncertainty = log_uncertainty(module, datamodule.table, stages, config.seed)
-            if config.evaluate_test:
-                log_cam_artifacts(module, images, module.last_outputs["test"], config.top_losses,
-                                  config.cam_samples, config.seed)
+            log_audit(audit, cached.images)
+            uncertainty = log_evaluation(module, datamodule.table, cached.images, stages,
+                                         config.top_losses, config.cam_samples, config.seed)
             if lr_plot is not None:
                 log_figure(lr_plot, "plots/lr_finder.png")
                 mlflow.log_metric("lr_find_suggestion", config.lr_max)

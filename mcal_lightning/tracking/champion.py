@@ -19,12 +19,13 @@ from mlflow.exceptions import MlflowException
 
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.data.datamodule import CacheDataModule
-from mcal_lightning.evaluation.uncertainty import log_bootstrap, log_calibration, stage_bootstrap
-from mcal_lightning.explain.test_grids import log_cam_artifacts
+from mcal_lightning.evaluation.evaluate import log_evaluation
+from mcal_lightning.evaluation.uncertainty import stage_bootstrap
 from mcal_lightning.models.module import CalcClassifier, trainer_precision
 from mcal_lightning.tracking.pyfunc import load_model, preprocess_config
+from mcal_lightning.tracking.registry import register
 from mcal_lightning.tracking.store import REGISTERED_MODEL, model_uri
-from mcal_lightning.train import log_stage_artifacts, make_datamodule
+from mcal_lightning.train import make_datamodule
 from preprocessing.cache import open_cache
 from preprocessing.pipeline import PreprocessConfig
 
@@ -104,29 +105,23 @@ def crown(best_run_id: str, config: TrainConfig, metric: str, maximize: bool,
     test_metric = metric.replace("val/", "", 1)
     datamodule = make_datamodule(config)
     cached = open_cache(Path(config.cache))
-    uri = model_uri(best_run_id)
-    module, _ = load_scorable(uri)
+    module, _ = load_scorable(model_uri(best_run_id))
     challenger_metrics = test_metrics(module, datamodule, config)
-    challenger_ci = stage_bootstrap(module, datamodule.table, "test", config.seed)
     with mlflow.start_run(run_id=best_run_id):
         mlflow.log_metrics({f"test/{k}": v for k, v in challenger_metrics.items()})
-        log_stage_artifacts(module, "test", cached.images, config.top_losses)
-        log_cam_artifacts(module, cached.images, module.last_outputs["test"], config.top_losses,
-                          config.cam_samples, config.seed)
-        log_bootstrap(challenger_ci, "test")
-        log_calibration(module, "test", logged_temperature(best_run_id))
+        evaluated = log_evaluation(module, datamodule.table, cached.images, ("test",),
+                                   config.top_losses, config.cam_samples, config.seed,
+                                   temperature=logged_temperature(best_run_id))
+    challenger_ci = evaluated.intervals["test"]
     holder = current_champion(name)
     champion = None if holder is None else score_champion(
         holder, datamodule, config, preprocess_config(cached.config), test_metric)
-    version = mlflow.register_model(uri, name).version
-    challenger = Scored(best_run_id, str(version), challenger_metrics[test_metric],
-                        challenger_metrics, challenger_ci.as_dict())
+    challenger = Scored(best_run_id, None, challenger_metrics[test_metric], challenger_metrics,
+                        challenger_ci.as_dict())
     moved, reason = decide(challenger, champion, maximize)
-    client = MlflowClient()
-    if moved:
-        client.set_registered_model_alias(name, ALIAS, version)
+    version = challenger.version = register(best_run_id, ALIAS if moved else None, name)
     record = comparison_record(challenger, champion, moved, reason, test_metric, datamodule)
-    client.set_model_version_tag(name, str(version), "mcal.champion_decision", reason)
+    MlflowClient().set_model_version_tag(name, version, "mcal.champion_decision", reason)
     with mlflow.start_run(run_id=parent_run_id):
         mlflow.log_dict(record, "champion/comparison.json")
         mlflow.log_metrics({f"best_test/{k}": v for k, v in challenger_metrics.items()})
