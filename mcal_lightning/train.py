@@ -9,8 +9,9 @@ from typing import Any
 
 import lightning.pytorch as pl
 import mlflow
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import BaseFinetuning, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.tuner import Tuner
 
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.data.augment import preset_name
@@ -106,9 +107,6 @@ def find_lr(config: TrainConfig, datamodule: CacheDataModule, workdir: Path) -> 
     The finder replaces the module's callbacks while it runs, so the backbone is frozen here by
     hand when the run starts with the head alone, as fastai's lr_find does.
     """
-    from lightning.pytorch.callbacks import BaseFinetuning
-    from lightning.pytorch.tuner import Tuner
-
     module = make_module(config, datamodule)
     if config.freeze_epochs > 0:
         BaseFinetuning.freeze(module.net.backbone_modules(), train_bn=False)
