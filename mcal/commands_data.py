@@ -60,7 +60,8 @@ def load_index(data_dir: Path, **folder: Any) -> Any:
 @click.option("--scale", type=click.FloatRange(0.01, 1.0), default=1.0, show_default=True,
               help="Shrink every size (1.0 = CBIS-like 4000 px films).")
 @click.option("--corrupt", type=click.IntRange(0), default=0, show_default=True,
-              help="Add K broken cases (truncated, bad label, missing, non-DICOM, blank).")
+              help="Add K broken cases (truncated, bad label, missing, non-DICOM, blank, "
+                   "cut-short JPEG-LS).")
 @click.option("--full-images", type=click.Choice(["full", "reduced", "none"]), default="full",
               show_default=True,
               help="How the full-field images are stored. full: uncompressed at full size, as "
