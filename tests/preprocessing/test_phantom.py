@@ -380,9 +380,9 @@ def test_cli_none_indexes_and_preprocesses_the_same_rois(tmp_path: Path,
     assert out.exit_code == 0, out.output
     assert "not written" in out.output
     assert _hashes(data) == _hashes(by_mode["none"].out_dir)
-    out = runner.invoke(main, ["index", "--data", str(data)])
+    out = runner.invoke(main, ["index", "--data", str(data), "--out", str(tmp_path / "index")])
     assert out.exit_code == 0, out.output
-    rows = pd.read_csv(data / "mcal_index" / "index.csv")
+    rows = pd.read_csv(tmp_path / "index" / "index.csv")
     assert len(rows) == by_mode["full"].n_rois
     out = runner.invoke(main, ["preprocess", "--data", str(data), "--cache", str(cache),
                                "--size", "16", "--filter", "none", "--workers", "1"])
