@@ -36,7 +36,7 @@ from mcal_lightning.tracking.store import (
     run_params,
     tracking_uri,
 )
-from preprocessing.cache import resolve_dataset
+from preprocessing.cache import SOURCE_STATS, resolve_dataset
 
 MONITOR = "val/mcc"
 
@@ -208,6 +208,9 @@ def train(config: TrainConfig, run_id: str | None = None,
                 mlflow.log_metric("lr_find_suggestion", config.lr_max)
             if config.log_model:
                 preprocess = json.loads((dataset.parents[1] / "config.json").read_text())
+                stats = dataset / SOURCE_STATS  # the pyfunc warns against these
+                if stats.is_file():
+                    preprocess["source_stats"] = json.loads(stats.read_text())
                 info = log_pyfunc(Path(best), preprocess, temperature=uncertainty.temperature)
                 mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     return TrainResult(logger.run_id, module, datamodule, uncertainty)

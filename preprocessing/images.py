@@ -62,7 +62,11 @@ def decode_failure(exc: Exception) -> UnreadableImage:
 def dicom_to_array(ds: pydicom.Dataset) -> np.ndarray:
     """Modality LUT, then VOI LUT, then MONOCHROME1 inverted so bright means dense."""
     check_native_length(ds)
-    pixels = ds.pixel_array
+    return grayscale_values(ds.pixel_array, ds)
+
+
+def grayscale_values(pixels: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:
+    """Stored pixels (one frame or all) through the modality and VOI LUTs, MONOCHROME1 inverted."""
     values = apply_voi_lut(apply_modality_lut(pixels, ds), ds).astype(np.float32)
     if ds.get("PhotometricInterpretation", "MONOCHROME2") == "MONOCHROME1":
         values = values.max() + values.min() - values
