@@ -12,6 +12,7 @@ import click
 
 from mcal.commands_train import config_from, training_options
 from mcal.console import console, print_frame
+from mcal_lightning.config import TrainConfig
 
 DEFAULT_THRESHOLD = 6  # a copy of audit.DEFAULT_THRESHOLD, so --help never imports the audit
 DEFAULT_MIN_CORRELATION = 0.7  # a copy of audit.DEFAULT_MIN_CORRELATION, likewise
@@ -54,8 +55,10 @@ def print_findings(report: Any) -> None:
 @click.option("--cache", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Cache root or dataset folder.")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              default=0.2, show_default=True, help="As in training: the validation share.")
-@click.option("--seed", type=int, default=0, show_default=True, help="As in training.")
+              default=TrainConfig.val_fraction, show_default=True,
+              help="As in training: the validation share.")
+@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True,
+              help="As in training.")
 @click.option("--folds", type=click.IntRange(2), help="K-fold splits, as in training.")
 @click.option("--fold", type=click.IntRange(0), help="Which fold [default: 0].")
 @click.option("--threshold", type=click.IntRange(0, 64), default=DEFAULT_THRESHOLD,

@@ -1,6 +1,7 @@
 """Training commands: train (one run, or k folds) and lr-find; the options they share.
 
-The mcal_lightning imports sit inside the commands, so that `mcal --help` never imports torch.
+The heavy mcal_lightning imports sit inside the commands, so that `mcal --help` never imports
+torch; the settings' choices and defaults come from mcal_lightning.config, which imports none.
 """
 
 from __future__ import annotations
@@ -11,11 +12,19 @@ from typing import Any
 import click
 
 from mcal.console import console, print_frame
+from mcal_lightning.config import (
+    ARCHS,
+    BALANCES,
+    TrainConfig,
+    load_config,
+    parse_lr_range,
+    short_float,
+)
 
-ARCHS = ["resnet50", "resnet34", "vgg16", "alexnet"]
+DEFAULT_LR = f"{short_float(TrainConfig.lr_min)},{short_float(TrainConfig.lr_max)}"
 
 
-def training_options(experiment: str = "mcal") -> Any:
+def training_options(experiment: str = TrainConfig.experiment) -> Any:
     """Options shared by train, lr-find and replay-paper; unset ones fall back to --config,
     then defaults. ``experiment``: the default the help names."""
     return lambda command: add_training_options(command, experiment)
@@ -26,21 +35,28 @@ def add_training_options(command: Any, experiment: str) -> Any:
         click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
                      help="YAML file of settings (keys as in TrainConfig)."),
         click.option("--cache", type=click.Path(file_okay=False), help="Cache root or dataset."),
-        click.option("--arch", type=click.Choice(ARCHS), help="Backbone [default: resnet34]."),
+        click.option("--arch", type=click.Choice(ARCHS),
+                     help=f"Backbone [default: {TrainConfig.arch}]."),
         click.option("--weights", help="imagenet (download), none (random init), a local "
                                        "torchvision checkpoint FILE, or a FOLDER of them, one "
-                                       "per arch (ARCH.pt) [default: imagenet]."),
-        click.option("--epochs", type=click.IntRange(1), help="[default: 10]"),
+                                       f"per arch (ARCH.pt) [default: {TrainConfig.weights}]."),
+        click.option("--epochs", type=click.IntRange(1),
+                     help=f"[default: {TrainConfig.epochs}]"),
         click.option("--freeze-epochs", type=click.IntRange(0),
-                     help="Epochs training the head alone [default: 1]."),
-        click.option("--batch-size", type=click.IntRange(1), help="[default: 32]"),
-        click.option("--lr", "lr_range", help="lr_min,lr_max across layer groups, as the paper's "
-                                              "'2e-6,1e-3' [default]."),
-        click.option("--balance", type=click.Choice(["weights", "sampler", "none"])),
-        click.option("--seed", type=int),
+                     help="Epochs training the head alone "
+                          f"[default: {TrainConfig.freeze_epochs}]."),
+        click.option("--batch-size", type=click.IntRange(1),
+                     help=f"[default: {TrainConfig.batch_size}]"),
+        click.option("--lr", "lr_range", help="lr_min,lr_max across layer groups, first to head "
+                                              f"[default: {DEFAULT_LR}, the paper's]."),
+        click.option("--balance", type=click.Choice(BALANCES),
+                     help="BCE pos_weight, a class-balanced sampler, or none "
+                          f"[default: {TrainConfig.balance}]."),
+        click.option("--seed", type=int, help=f"[default: {TrainConfig.seed}]"),
         click.option("--num-workers", type=click.IntRange(0)),
         click.option("--devices", type=click.IntRange(1),
-                     help="GPUs for DDP during fit (spawned processes) [default: 1, no DDP]."),
+                     help="GPUs for DDP during fit (spawned processes); 1 trains without DDP "
+                          f"[default: {TrainConfig.devices}]."),
         click.option("--experiment", help=f"MLflow experiment [default: {experiment}]."),
     ]
     for option in reversed(options):
@@ -51,23 +67,20 @@ def add_training_options(command: Any, experiment: str) -> Any:
 train_options = training_options()
 
 
-def parse_lr_range(text: str | None) -> dict[str, float]:
+def lr_options(text: str | None) -> dict[str, float]:
+    """--lr as lr_min and lr_max (none when not given)."""
     if text is None:
         return {}
     try:
-        low, high = (float(part) for part in text.split(","))
+        low, high = parse_lr_range(text)
     except ValueError as exc:
-        raise click.BadParameter("expected two numbers: lr_min,lr_max", param_hint="--lr") from exc
-    if not 0 < low <= high:
-        raise click.BadParameter("need 0 < lr_min <= lr_max", param_hint="--lr")
+        raise click.BadParameter(str(exc), param_hint="--lr") from exc
     return {"lr_min": low, "lr_max": high}
 
 
-def config_from(config_file: Path | None, lr_range: str | None, **options: Any) -> Any:
-    from mcal_lightning.config import load_config
-
+def config_from(config_file: Path | None, lr_range: str | None, **options: Any) -> TrainConfig:
     try:
-        return load_config(config_file, **options, **parse_lr_range(lr_range))
+        return load_config(config_file, **options, **lr_options(lr_range))
     except (ValueError, TypeError) as exc:
         raise click.ClickException(str(exc)) from exc
 

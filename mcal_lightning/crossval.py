@@ -22,13 +22,8 @@ from mlflow import MlflowClient
 
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.evaluation.plots import fold_metrics_figure
-from mcal_lightning.tracking.store import (
-    MODEL_URI_TAG,
-    experiment_id,
-    log_figure,
-    run_params,
-    use_tracking,
-)
+from mcal_lightning.tracking.runs import child_run, parent_run
+from mcal_lightning.tracking.store import MODEL_URI_TAG, log_figure, run_params
 from mcal_lightning.train import MONITOR, TrainResult, train
 
 SUMMARY_METRICS = ("mcc", "auroc", "f1", "accuracy", "recall", "specificity", "precision")
@@ -70,20 +65,6 @@ class CrossValResult:
         return {name: float(value) for name, value in self.table(stage).mean().items()}
 
 
-def fold_run(parent_id: str, config: TrainConfig, fold: int) -> str:
-    tags = {"mlflow.parentRunId": parent_id, "mcal.fold": str(fold),
-            "mcal.folds": str(config.folds)}
-    name = f"{config.run_name or 'cv'}-fold-{fold}"
-    return MlflowClient().create_run(experiment_id(config.experiment), tags=tags,
-                                     run_name=name).info.run_id
-
-
-def parent_run(config: TrainConfig) -> str:
-    tags = {"mcal.cross_validation": f"{config.folds} folds"}
-    return MlflowClient().create_run(experiment_id(config.experiment), tags=tags,
-                                     run_name=config.run_name or f"cv-{config.arch}").info.run_id
-
-
 def summary_metrics(result: CrossValResult, stages: tuple[str, ...]) -> dict[str, float]:
     """``val/mcc`` (mean), ``val/mcc_sd`` ... for every stage evaluated."""
     logged: dict[str, float] = {}
@@ -121,25 +102,21 @@ def cross_validate(config: TrainConfig, run_id: str | None = None,
     """
     if config.folds is None or config.folds < 2:
         raise ValueError(f"cross-validation needs folds >= 2, got {config.folds}")
-    use_tracking()
-    parent = run_id or parent_run(config)
-    results: list[TrainResult] = []
-    try:
+    name = config.run_name or "cv"
+    tags = {"mcal.cross_validation": f"{config.folds} folds"}
+    with parent_run(config.experiment, config.run_name or f"cv-{config.arch}", tags,
+                    run_id=run_id) as parent:
+        results: list[TrainResult] = []
         for fold in range(config.folds):
-            fold_config = dataclasses.replace(config, fold=fold,
-                                              run_name=f"{config.run_name or 'cv'}-fold-{fold}")
+            fold_config = dataclasses.replace(config, fold=fold, run_name=f"{name}-fold-{fold}")
             callbacks = first_fold_callbacks if fold == 0 else None
-            results.append(train(fold_config, run_id=fold_run(parent, config, fold),
-                                 callbacks=callbacks))
-    except BaseException:
-        if run_id is None:
-            MlflowClient().set_terminated(parent, status="FAILED")
-        raise
-    result = CrossValResult(parent, results)
-    stages = ("val", "test") if config.evaluate_test else ("val",)
-    log_summary(result, config, stages)
-    if run_id is None:
-        MlflowClient().set_terminated(parent, status="FINISHED")
+            fold_tags = {"mcal.fold": str(fold), "mcal.folds": str(config.folds)}
+            with child_run(parent, config.experiment, fold_config.run_name,
+                           fold_tags) as fold_run:
+                results.append(train(fold_config, run_id=fold_run, callbacks=callbacks))
+        result = CrossValResult(parent, results)
+        stages = ("val", "test") if config.evaluate_test else ("val",)
+        log_summary(result, config, stages)
     return result
 
 

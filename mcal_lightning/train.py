@@ -10,21 +10,15 @@ from typing import Any
 
 import lightning.pytorch as pl
 import mlflow
-import numpy as np
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import BaseFinetuning, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.tuner import Tuner
 
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.data.augment import preset_name
 from mcal_lightning.data.datamodule import CacheDataModule
-from mcal_lightning.evaluation.plots import (
-    confusion_matrix_figure,
-    pr_figure,
-    roc_figure,
-    top_losses_figure,
-)
-from mcal_lightning.evaluation.uncertainty import Uncertainty, log_uncertainty
-from mcal_lightning.explain.test_grids import log_cam_artifacts
+from mcal_lightning.evaluation.evaluate import log_evaluation
+from mcal_lightning.evaluation.uncertainty import Uncertainty
 from mcal_lightning.integrity.audit_gate import audit_datamodule, log_audit
 from mcal_lightning.models.backbones import build_network
 from mcal_lightning.models.module import CalcClassifier, trainer_precision
@@ -36,7 +30,7 @@ from mcal_lightning.tracking.store import (
     run_params,
     tracking_uri,
 )
-from preprocessing.cache import SOURCE_STATS, resolve_dataset
+from preprocessing.cache import SOURCE_STATS, open_cache
 
 MONITOR = "val/mcc"
 
@@ -62,11 +56,7 @@ def resolved_settings(config: TrainConfig, datamodule: CacheDataModule) -> dict[
 
 
 def make_datamodule(config: TrainConfig) -> CacheDataModule:
-    datamodule = CacheDataModule(
-        config.cache, batch_size=config.batch_size, num_workers=config.num_workers,
-        val_fraction=config.val_fraction, seed=config.seed, folds=config.folds,
-        fold=config.fold, balance=config.balance, augment=config.augment,
-    )
+    datamodule = CacheDataModule(**config.datamodule_settings())
     datamodule.setup()
     return datamodule
 
@@ -118,9 +108,6 @@ def find_lr(config: TrainConfig, datamodule: CacheDataModule, workdir: Path) -> 
     The finder replaces the module's callbacks while it runs, so the backbone is frozen here by
     hand when the run starts with the head alone, as fastai's lr_find does.
     """
-    from lightning.pytorch.callbacks import BaseFinetuning
-    from lightning.pytorch.tuner import Tuner
-
     module = make_module(config, datamodule)
     if config.freeze_epochs > 0:
         BaseFinetuning.freeze(module.net.backbone_modules(), train_bn=False)
@@ -128,28 +115,6 @@ def find_lr(config: TrainConfig, datamodule: CacheDataModule, workdir: Path) -> 
     finder = Tuner(trainer).lr_find(module, datamodule=datamodule, min_lr=1e-7, max_lr=1.0,
                                     num_training=60, attr_name="lr_max", update_attr=False)
     return finder.plot(suggest=True), float(finder.suggestion() or config.lr_max)
-
-
-def log_stage_artifacts(module: CalcClassifier, stage: str, images: np.ndarray,
-                        top_k: int) -> None:
-    """Confusion matrix (PNG + JSON), ROC and PR curves; top losses for the test split."""
-    outputs, metrics = module.last_outputs[stage], module.last_metrics[stage]
-    labels, probs = outputs["labels"].numpy(), outputs["probs"].numpy()
-    matrix = metrics["confmat"].numpy()
-    log_figure(confusion_matrix_figure(matrix, f"{stage} confusion matrix"),
-               f"plots/{stage}_confusion_matrix.png")
-    (tn, fp), (fn, tp) = matrix.tolist()
-    scalars = {k: v for k, v in metrics.items() if k != "confmat"}
-    mlflow.log_dict({"rows": "actual", "columns": "predicted", "classes": ["benign", "malignant"],
-                     "matrix": matrix.tolist(), "tn": tn, "fp": fp, "fn": fn, "tp": tp,
-                     "metrics": scalars}, f"metrics/{stage}_confusion_matrix.json")
-    if len(set(labels.tolist())) == 2:
-        log_figure(roc_figure(labels, probs, f"{stage} ROC"), f"plots/{stage}_roc.png")
-        log_figure(pr_figure(labels, probs, f"{stage} precision-recall"), f"plots/{stage}_pr.png")
-    if top_k and stage == "test":
-        rows = outputs["indices"].numpy()
-        figure = top_losses_figure(images[rows], labels, probs, outputs["losses"].numpy(), top_k)
-        log_figure(figure, "plots/test_top_losses.png")
 
 
 def train(config: TrainConfig, run_id: str | None = None,
@@ -194,21 +159,16 @@ def train(config: TrainConfig, run_id: str | None = None,
             best = str(workdir / "last.ckpt")
             trainer.save_checkpoint(best)
         with mlflow.start_run(run_id=logger.run_id):
-            dataset = resolve_dataset(Path(config.cache))
-            images = np.load(dataset / "rois.npy", mmap_mode="r")
-            log_audit(audit, images)
-            for stage in stages:
-                log_stage_artifacts(module, stage, images, config.top_losses)
-            uncertainty = log_uncertainty(module, datamodule.table, stages, config.seed)
-            if config.evaluate_test:
-                log_cam_artifacts(module, images, module.last_outputs["test"], config.top_losses,
-                                  config.cam_samples, config.seed)
+            cached = open_cache(Path(config.cache))
+            log_audit(audit, cached.images)
+            uncertainty = log_evaluation(module, datamodule.table, cached.images, stages,
+                                         config.top_losses, config.cam_samples, config.seed)
             if lr_plot is not None:
                 log_figure(lr_plot, "plots/lr_finder.png")
                 mlflow.log_metric("lr_find_suggestion", config.lr_max)
             if config.log_model:
-                preprocess = json.loads((dataset.parents[1] / "config.json").read_text())
-                stats = dataset / SOURCE_STATS  # the pyfunc warns against these
+                preprocess = dict(cached.config)
+                stats = cached.path / SOURCE_STATS  # the pyfunc warns against these
                 if stats.is_file():
                     preprocess["source_stats"] = json.loads(stats.read_text())
                 info = log_pyfunc(Path(best), preprocess, temperature=uncertainty.temperature)

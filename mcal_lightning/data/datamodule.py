@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler, get_worker_info
 
+from mcal_lightning.config import BALANCES
 from mcal_lightning.data.augment import (
     BACKENDS,
     AugmentConfig,
@@ -43,8 +44,7 @@ from mcal_lightning.data.splits import (
 )
 from preprocessing.cache import open_cache
 
-Balance = Literal["weights", "sampler", "none"]
-BALANCES = ("weights", "sampler", "none")
+Balance = Literal["weights", "sampler", "none"]  # config.BALANCES
 SPLITS = ("train", "val", "test")
 
 

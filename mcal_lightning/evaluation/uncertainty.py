@@ -1,9 +1,9 @@
 """A trained module's calibration and patient-bootstrap CIs on val/test, logged to MLflow.
 
-Logs, into the active run: ``temperature`` (fitted on val), per stage ``{stage}/ece``,
-``{stage}/brier`` and their ``_calibrated`` twins after temperature scaling (in-sample on val),
-``plots/{stage}_reliability.png``, the CI bounds ``{stage}/auroc_ci_low`` ... and
-``metrics/{stage}_bootstrap.json``.
+``evaluate.log_evaluation`` logs, into the active run: ``temperature`` (fitted on val by
+``stage_temperature``), per stage ``{stage}/ece``, ``{stage}/brier`` and their ``_calibrated``
+twins after temperature scaling (in-sample on val), ``plots/{stage}_reliability.png``, the CI
+bounds ``{stage}/auroc_ci_low`` ... and ``metrics/{stage}_bootstrap.json``.
 """
 
 from __future__ import annotations
@@ -85,18 +85,6 @@ def stage_temperature(module: CalcClassifier) -> float:
         return 1.0
     labels, logits, _ = stage_arrays(module, CALIBRATION_STAGE)
     return fit_temperature(labels, logits)
-
-
-def log_uncertainty(module: CalcClassifier, table: pd.DataFrame,
-                    stages: Iterable[str], seed: int = 0) -> Uncertainty:
-    """Fit T on val, then log calibration and bootstrap CIs of each evaluated stage."""
-    found = Uncertainty(stage_temperature(module))
-    mlflow.log_metric("temperature", found.temperature)
-    for stage in stages:
-        log_calibration(module, stage, found.temperature)
-        found.intervals[stage] = stage_bootstrap(module, table, stage, seed)
-        log_bootstrap(found.intervals[stage], stage)
-    return found
 
 
 def interval_attrs(result: Any, stage: str = "val",

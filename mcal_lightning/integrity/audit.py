@@ -34,11 +34,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from mcal_lightning.config import AUDIT_MODES
 from mcal_lightning.data.splits import LeakageError, group_ids
 
 Kind = Literal["exact", "near", "patient", "lesion"]
 KINDS: tuple[Kind, ...] = ("exact", "near", "patient", "lesion")
-AUDIT_MODES = ("fail", "warn", "off")
 # Bits of 64. A rotated or flipped copy is at 0, with a brightness change within 2, with mild
 # noise within 4 to 6; distinct ROIs of different patients mostly lie beyond 10, but a few
 # thousand ROIs hold pairs closer than 6 (hence the pixel check).

@@ -22,7 +22,6 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
 
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.evaluation.metrics import paper_f1
@@ -35,9 +34,9 @@ from mcal_lightning.integrity.replay_report import (
     comparison_table,
     log_comparison,
 )
-from mcal_lightning.tracking.store import experiment_id, use_tracking
+from mcal_lightning.tracking.runs import child_run, parent_run
 from mcal_lightning.train import TrainResult, train
-from preprocessing.cache import resolve_dataset
+from preprocessing.cache import open_cache, resolve_dataset
 
 PROTOCOL_TAG = "mcal.replay.protocol"
 REPLAY_TAG = "mcal.replay"
@@ -73,34 +72,21 @@ class Replay:
 
 def paper_datamodule(config: TrainConfig) -> PaperProtocolDataModule:
     """The paper's data for this config; set up (its split is made here)."""
-    datamodule = PaperProtocolDataModule(
-        config.cache, acknowledge_leakage=True, batch_size=config.batch_size,
-        num_workers=config.num_workers, val_fraction=config.val_fraction, seed=config.seed,
-        balance=config.balance, augment=config.augment)
+    datamodule = PaperProtocolDataModule(acknowledge_leakage=True,
+                                         **config.datamodule_settings())
     datamodule.setup()
     return datamodule
 
 
-def child_run(experiment: str, parent_id: str, protocol: str, name: str) -> str:
-    tags = {"mlflow.parentRunId": parent_id, PROTOCOL_TAG: protocol,
-            "mlflow.note.content": NOTES[protocol]}
-    run = MlflowClient().create_run(experiment_id(experiment), tags=tags,
-                                    run_name=f"{name}-{protocol}")
-    return run.info.run_id
-
-
 def run_protocol(config: TrainConfig, parent_id: str, protocol: str, name: str) -> TrainResult:
     """Train one arm into its child run; the run is marked FAILED if training raises."""
-    run_id = child_run(config.experiment, parent_id, protocol, name)
-    try:
+    tags = {PROTOCOL_TAG: protocol, "mlflow.note.content": NOTES[protocol]}
+    with child_run(parent_id, config.experiment, f"{name}-{protocol}", tags) as run_id:
         if protocol == "honest":
             return train(config, run_id=run_id)
         # the audit's findings in (a) are the evidence, not an error
         return train(replace(config, audit="warn"), run_id=run_id,
                      datamodule=paper_datamodule(config))
-    except BaseException:
-        MlflowClient().set_terminated(run_id, status="FAILED")
-        raise
 
 
 def describe_scale(config: TrainConfig, paper: TrainResult) -> dict[str, Any]:
@@ -133,22 +119,15 @@ def replay_paper(config: TrainConfig) -> Replay:
     config = replace(config, evaluate_test=True, log_model=False,
                      augment=config.augment or PAPER_AUGMENT)
     resolve_dataset(Path(config.cache))  # no cache: fail before any run exists
-    use_tracking()
     name = config.run_name or "replay-paper"
-    client = MlflowClient()
-    parent_id = client.create_run(experiment_id(config.experiment), run_name=name,
-                                  tags={REPLAY_TAG: "paper-vs-honest"}).info.run_id
-    try:
+    with parent_run(config.experiment, name, {REPLAY_TAG: "paper-vs-honest"}) as parent_id:
         honest = run_protocol(config, parent_id, "honest", name)
         paper = run_protocol(config, parent_id, "paper", name)
-    except BaseException:
-        client.set_terminated(parent_id, status="FAILED")
-        raise
-    replay = Replay(parent_id, comparison(paper, honest, config.arch),
-                    {"paper": paper.run_id, "honest": honest.run_id},
-                    scores(honest, "val"), describe_scale(config, paper),
-                    memoriser_comparison(paper, honest))
-    log_parent(replay, paper.datamodule.fingerprint)
+        replay = Replay(parent_id, comparison(paper, honest, config.arch),
+                        {"paper": paper.run_id, "honest": honest.run_id},
+                        scores(honest, "val"), describe_scale(config, paper),
+                        memoriser_comparison(paper, honest))
+        log_parent(replay, paper.datamodule.fingerprint)
     return replay
 
 
@@ -161,7 +140,7 @@ def comparison(paper: TrainResult, honest: TrainResult, arch: str) -> pd.DataFra
 
 def memoriser_comparison(paper: TrainResult, honest: TrainResult) -> pd.DataFrame:
     """The 1-NN memoriser under (a) (its train copies vs its 20%) and (b) (train vs test)."""
-    images = np.load(resolve_dataset(Path(paper.datamodule.cache)) / "rois.npy", mmap_mode="r")
+    images = open_cache(paper.datamodule.cache).images
     leaky, fair = paper.datamodule, honest.datamodule
     leaky_sides = [(leaky.rows[s], leaky.turns[s], leaky.labels_of(leaky.rows[s]))
                    for s in ("train", "test")]
@@ -174,7 +153,7 @@ def memoriser_comparison(paper: TrainResult, honest: TrainResult) -> pd.DataFram
 
 
 def log_parent(replay: Replay, fingerprint: str) -> None:
-    """The parent's params, tags and comparison artifacts; ends the parent run."""
+    """The parent's params, tags and comparison artifacts."""
     with mlflow.start_run(run_id=replay.parent_run_id):
         mlflow.log_params({**{f"scale.{k}": v for k, v in replay.scale.items()},
                            "data.fingerprint": fingerprint,

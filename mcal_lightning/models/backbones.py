@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.nn.functional import adaptive_avg_pool2d, adaptive_max_pool2d
 from torch.nn.modules.utils import _pair
 
-ARCHS = ("resnet50", "resnet34", "vgg16", "alexnet")
+from mcal_lightning.config import ARCHS
 
 
 class WeightsUnavailable(RuntimeError):

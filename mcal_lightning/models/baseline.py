@@ -25,8 +25,8 @@ from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
 from mcal_lightning.data.datamodule import CacheDataModule
+from mcal_lightning.evaluation.evaluate import log_evaluation
 from mcal_lightning.evaluation.metrics import binary_metrics
-from mcal_lightning.evaluation.uncertainty import log_uncertainty
 from mcal_lightning.models.baseline_features import FEATURE_GROUPS, Features, extract_features
 from mcal_lightning.tracking.store import (
     BASELINE_MODEL,
@@ -35,8 +35,7 @@ from mcal_lightning.tracking.store import (
     run_params,
     use_tracking,
 )
-from mcal_lightning.train import log_stage_artifacts
-from preprocessing.cache import resolve_dataset
+from preprocessing.cache import open_cache
 
 STAGES = ("val", "test")
 
@@ -121,8 +120,7 @@ def fit_boosting(config: BaselineConfig, train: tuple[np.ndarray, np.ndarray],
 @dataclass
 class ScoredStages:
     """Predictions and metrics by stage, shaped as CalcClassifier keeps them (``last_outputs``,
-    ``last_metrics``), so train.log_stage_artifacts and uncertainty.log_uncertainty log them
-    exactly as they log a CNN's."""
+    ``last_metrics``), so evaluate.log_evaluation logs them exactly as it logs a CNN's."""
 
     last_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -223,7 +221,7 @@ def run_baseline(config: BaselineConfig) -> BaselineResult:
     """Features of every ROI of the CNN's split, boosting fitted on train, chosen on val, scored
     on val and test, all logged as one FINISHED MLflow run tagged ``mcal.model=baseline-hgb``."""
     datamodule = baseline_datamodule(config)
-    images = np.load(resolve_dataset(Path(config.cache)) / "rois.npy", mmap_mode="r")
+    images = open_cache(Path(config.cache)).images
     all_rows = np.unique(np.concatenate(list(datamodule.rows.values())))
     started = time.perf_counter()
     features = extract_features(images[all_rows], config.features)
@@ -251,9 +249,8 @@ def run_baseline(config: BaselineConfig) -> BaselineResult:
         mlflow.log_metrics({"chosen_iterations": boosted.n_iter, "feature_seconds": seconds})
         for stage in STAGES:
             mlflow.log_metrics(scored.logged_metrics(stage))
-            log_stage_artifacts(scored, stage, images, config.top_losses)  # type: ignore[arg-type]
         log_baseline_artifacts(features, boosted, predictions)
-        uncertainty = log_uncertainty(scored, datamodule.table, STAGES,  # type: ignore[arg-type]
-                                      config.seed)
+        uncertainty = log_evaluation(scored, datamodule.table, images,  # type: ignore[arg-type]
+                                     STAGES, config.top_losses, 0, config.seed, gradcam=False)
     return BaselineResult(run.info.run_id, scored, uncertainty.intervals, boosted.n_iter,
                           features.names, datamodule.rows, seconds)

@@ -14,12 +14,19 @@ from typing import Any
 
 import yaml
 
-from mcal_lightning.config import TrainConfig, field_names
+from mcal_lightning.config import (
+    DATAMODULE_SETTINGS,
+    TrainConfig,
+    field_names,
+    parse_lr_range,
+    setting_problem,
+)
 
 TOP_KEYS = {"study", "experiment", "objective", "sampler", "pruner", "n_trials", "timeout",
             "space", "data", "train", "heartbeat", "register"}
-DATA_KEYS = {"cache", "val_fraction", "seed", "folds", "fold", "balance", "augment",
-             "num_workers", "audit"}
+# the data: block: what the DataModule takes but batch_size (a trainer setting, often searched),
+# and the leakage audit of its splits
+DATA_KEYS = (set(DATAMODULE_SETTINGS) - {"batch_size"}) | {"audit"}
 SAMPLERS = {"tpe": {"seed", "n_startup_trials", "enqueue"}, "random": {"seed", "enqueue"},
             "grid": {"seed", "points"}}
 PRUNERS = {"median": {"n_startup_trials", "n_warmup_steps"},
@@ -102,7 +109,7 @@ class Sweep:
         settings = {**self.train, **self.data, **extra}
         for name, value in values.items():
             if name == LR_RANGE:
-                settings["lr_min"], settings["lr_max"] = parse_lr_range(value, LR_RANGE)
+                settings["lr_min"], settings["lr_max"] = lr_range(value, LR_RANGE)
             else:
                 settings[name] = value
         return TrainConfig(**settings)
@@ -135,14 +142,12 @@ def expect_number(value: Any, key: str, integer: bool = False, positive: bool = 
     return value
 
 
-def parse_lr_range(value: Any, key: str) -> tuple[float, float]:
+def lr_range(value: Any, key: str) -> tuple[float, float]:
+    """config.parse_lr_range, its complaint naming the sweep file's key."""
     try:
-        low, high = (float(part) for part in str(value).split(","))
+        return parse_lr_range(value)
     except ValueError as exc:
-        raise fail(key, f"expected 'lr_min,lr_max' such as '2e-6,1e-3', got {value!r}") from exc
-    if not 0 < low <= high:
-        raise fail(key, f"need 0 < lr_min <= lr_max, got {value!r}")
-    return low, high
+        raise fail(key, str(exc)) from exc
 
 
 def parse_param(name: str, spec: Any) -> Param:
@@ -159,9 +164,11 @@ def parse_param(name: str, spec: Any) -> Param:
         choices = spec.get("choices")
         if not isinstance(choices, list) or not choices:
             raise fail(f"{key}.choices", f"expected a non-empty list, got {choices!r}")
-        if name == LR_RANGE:
-            for choice in choices:
-                parse_lr_range(choice, f"{key}.choices")
+        for choice in choices:
+            if name == LR_RANGE:
+                lr_range(choice, f"{key}.choices")
+            elif problem := setting_problem(name, choice):
+                raise fail(f"{key}.choices", problem)
         return Param(name, kind, choices=tuple(choices))
     if name == LR_RANGE:
         raise fail(f"{key}.type", "lr_range is searched as a categorical of 'lr_min,lr_max'")
@@ -173,6 +180,9 @@ def parse_param(name: str, spec: Any) -> Param:
     high = expect_number(spec["high"], f"{key}.high", integer)
     if low >= high:
         raise fail(key, f"need low < high, got low={low!r} high={high!r}")
+    for bound, value in (("low", low), ("high", high)):
+        if problem := setting_problem(name, value):
+            raise fail(f"{key}.{bound}", problem)
     log = spec.get("log", False)
     if not isinstance(log, bool):
         raise fail(f"{key}.log", f"expected true or false, got {log!r}")
@@ -287,6 +297,8 @@ def check_settings(values: dict[str, Any], key: str, known: set[str]) -> dict[st
             expect_number(value, f"{key}.{name}", integer=isinstance(default, int))
         if isinstance(default, str) and not isinstance(value, str):
             raise fail(f"{key}.{name}", f"expected a string, got {value!r}")
+        if problem := setting_problem(name, value):
+            raise fail(f"{key}.{name}", problem)
     return dict(values)
 
 

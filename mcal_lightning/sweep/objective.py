@@ -17,7 +17,8 @@ from mcal_lightning.crossval import cross_validate, is_cross_validation
 from mcal_lightning.evaluation.uncertainty import interval_attrs
 from mcal_lightning.sweep.config import Param, Sweep
 from mcal_lightning.sweep.study import RUN_ID, SURPLUS, TAG, is_surplus
-from mcal_lightning.tracking.store import experiment_id, use_tracking
+from mcal_lightning.tracking.runs import child_run
+from mcal_lightning.tracking.store import use_tracking
 from mcal_lightning.train import train
 
 SHOWN = ("arch", "batch_size", "lr_min", "lr_max", "epochs")  # resolved settings, per trial
@@ -75,15 +76,6 @@ class Objective:
     def __init__(self, sweep: Sweep, parent_run_id: str, budget: int | None) -> None:
         self.sweep, self.parent_run_id, self.budget = sweep, parent_run_id, budget
 
-    def child_run(self, trial: optuna.Trial, values: dict[str, Any]) -> str:
-        tags = {"mlflow.parentRunId": self.parent_run_id, "optuna.study": trial.study.study_name,
-                "optuna.trial": str(trial.number), "optuna.state": "RUNNING",
-                **{f"optuna.param.{k}": str(v) for k, v in values.items()},
-                **{f"mcal.{k}": str(v) for k, v in trial.user_attrs.items() if k.startswith(TAG)}}
-        run = MlflowClient().create_run(experiment_id(self.sweep.experiment), tags=tags,
-                                        run_name=f"{trial.study.study_name}-trial-{trial.number}")
-        return run.info.run_id
-
     def __call__(self, trial: optuna.Trial) -> float:
         if is_surplus(trial, self.budget, self.sweep.sampler["type"] == "grid"):
             trial.set_user_attr(SURPLUS, True)
@@ -93,9 +85,15 @@ class Objective:
                                          evaluate_test=False)
         for name in SHOWN:
             trial.set_user_attr(name, getattr(config, name))
-        run_id = self.child_run(trial, values)
-        trial.set_user_attr(RUN_ID, run_id)
-        return self.train(trial, config, run_id)
+        study = trial.study.study_name
+        tags = {"optuna.study": study, "optuna.trial": str(trial.number),
+                "optuna.state": "RUNNING",
+                **{f"optuna.param.{k}": str(v) for k, v in values.items()},
+                **{f"mcal.{k}": str(v) for k, v in trial.user_attrs.items() if k.startswith(TAG)}}
+        with child_run(self.parent_run_id, self.sweep.experiment,
+                       f"{study}-trial-{trial.number}", tags) as run_id:
+            trial.set_user_attr(RUN_ID, run_id)
+            return self.train(trial, config, run_id)
 
     def train(self, trial: optuna.Trial, config: Any, run_id: str) -> float:
         pruning = FitPruning(trial, monitor=self.sweep.metric)

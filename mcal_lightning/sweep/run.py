@@ -17,7 +17,6 @@ from typing import Any
 
 import mlflow
 import optuna
-from mlflow import MlflowClient
 
 from mcal_lightning.integrity.audit_gate import audit_datamodule
 from mcal_lightning.sweep.config import Sweep
@@ -35,7 +34,8 @@ from mcal_lightning.sweep.study import (
     redact,
     sweep_hash,
 )
-from mcal_lightning.tracking.store import experiment_id, use_tracking
+from mcal_lightning.tracking.runs import parent_run
+from mcal_lightning.tracking.store import use_tracking
 from mcal_lightning.train import make_datamodule
 from preprocessing.cache import resolve_dataset
 
@@ -51,8 +51,11 @@ class SweepOutcome:
     champion: dict[str, Any] | None = None
 
 
-def parent_run(sweep: Sweep, study: optuna.Study, created: bool, storage_url: str) -> str:
-    """The study's MLflow parent run: made by the process that created the study."""
+def sweep_parent(sweep: Sweep, study: optuna.Study, created: bool, storage_url: str) -> str:
+    """The study's MLflow parent run: made by the process that created the study.
+
+    It stays open for the trials of every worker; the worker that ends the sweep ends it.
+    """
     if not created:
         for _ in range(60):  # the creating worker sets it right after creating the study
             run_id = study.user_attrs.get(PARENT_RUN)
@@ -62,17 +65,16 @@ def parent_run(sweep: Sweep, study: optuna.Study, created: bool, storage_url: st
             study = optuna.load_study(study_name=study.study_name, storage=study._storage)
     tags = {"optuna.study": study.study_name, "optuna.storage": redact(storage_url),
             "mcal.sweep_file": str(sweep.path), "mcal.sweep_sha1": sweep_hash(sweep)}
-    run = MlflowClient().create_run(experiment_id(sweep.experiment), tags=tags,
-                                    run_name=study.study_name)
-    study.set_user_attr(PARENT_RUN, run.info.run_id)
-    study.set_user_attr(EXPERIMENT, sweep.experiment)
-    with mlflow.start_run(run_id=run.info.run_id):
-        mlflow.log_params({"sampler": sweep.sampler["type"], "pruner": sweep.pruner["type"],
-                           "objective": f"{sweep.direction} {sweep.metric}",
-                           "n_trials": sweep.trial_budget(), "timeout": sweep.timeout,
-                           **{f"space.{k}": v for k, v in describe_space(sweep).items()}})
-        mlflow.log_artifact(str(sweep.path), "sweep")
-    return run.info.run_id
+    with parent_run(sweep.experiment, study.study_name, tags, end=False) as run_id:
+        study.set_user_attr(PARENT_RUN, run_id)
+        study.set_user_attr(EXPERIMENT, sweep.experiment)
+        with mlflow.start_run(run_id=run_id):
+            mlflow.log_params({"sampler": sweep.sampler["type"], "pruner": sweep.pruner["type"],
+                               "objective": f"{sweep.direction} {sweep.metric}",
+                               "n_trials": sweep.trial_budget(), "timeout": sweep.timeout,
+                               **{f"space.{k}": v for k, v in describe_space(sweep).items()}})
+            mlflow.log_artifact(str(sweep.path), "sweep")
+    return run_id
 
 
 def describe_space(sweep: Sweep) -> dict[str, str]:
@@ -155,7 +157,7 @@ def run_sweep(sweep: Sweep, storage_url: str | None = None, study_name: str | No
     study, created = open_study(sweep, storage, study_name or sweep.study)
     check_data(study, created, fingerprint)
     warn_if_changed(sweep, study)
-    parent = parent_run(sweep, study, created, url)
+    parent = sweep_parent(sweep, study, created, url)
     budget = n_trials or sweep.trial_budget()
     objective = Objective(sweep, parent, budget)
     take_trials(study, objective, budget, sweep.timeout, sweep.grace_period + 2 * sweep.

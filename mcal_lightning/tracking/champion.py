@@ -8,26 +8,25 @@ cache's can't be scored on that split: it keeps the alias, and the record says w
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import mlflow
-import numpy as np
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.data.datamodule import CacheDataModule
-from mcal_lightning.evaluation.uncertainty import log_bootstrap, log_calibration, stage_bootstrap
-from mcal_lightning.explain.test_grids import log_cam_artifacts
+from mcal_lightning.evaluation.evaluate import log_evaluation
+from mcal_lightning.evaluation.uncertainty import stage_bootstrap
 from mcal_lightning.models.module import CalcClassifier, trainer_precision
 from mcal_lightning.tracking.pyfunc import load_model, preprocess_config
+from mcal_lightning.tracking.registry import register
 from mcal_lightning.tracking.store import REGISTERED_MODEL, model_uri
-from mcal_lightning.train import log_stage_artifacts, make_datamodule
-from preprocessing.cache import resolve_dataset
+from mcal_lightning.train import make_datamodule
+from preprocessing.cache import open_cache
 from preprocessing.pipeline import PreprocessConfig
 
 ALIAS = "champion"
@@ -48,11 +47,6 @@ def load_scorable(model_uri: str) -> tuple[CalcClassifier, PreprocessConfig]:
     """The Lightning module inside a logged mcal model, and the preprocessing it expects."""
     python_model = load_model(model_uri).unwrap_python_model()
     return python_model.module, python_model.preprocess
-
-
-def cache_preprocess(cache: str) -> PreprocessConfig:
-    dataset = resolve_dataset(Path(cache))
-    return preprocess_config(json.loads((dataset.parents[1] / "config.json").read_text()))
 
 
 def test_metrics(module: CalcClassifier, datamodule: CacheDataModule,
@@ -110,30 +104,24 @@ def crown(best_run_id: str, config: TrainConfig, metric: str, maximize: bool,
     """Test the best trial's model, register it, move the alias if it wins; the record."""
     test_metric = metric.replace("val/", "", 1)
     datamodule = make_datamodule(config)
-    uri = model_uri(best_run_id)
-    module, _ = load_scorable(uri)
+    cached = open_cache(Path(config.cache))
+    module, _ = load_scorable(model_uri(best_run_id))
     challenger_metrics = test_metrics(module, datamodule, config)
-    challenger_ci = stage_bootstrap(module, datamodule.table, "test", config.seed)
     with mlflow.start_run(run_id=best_run_id):
         mlflow.log_metrics({f"test/{k}": v for k, v in challenger_metrics.items()})
-        images = np.load(resolve_dataset(Path(config.cache)) / "rois.npy", mmap_mode="r")
-        log_stage_artifacts(module, "test", images, config.top_losses)
-        log_cam_artifacts(module, images, module.last_outputs["test"], config.top_losses,
-                          config.cam_samples, config.seed)
-        log_bootstrap(challenger_ci, "test")
-        log_calibration(module, "test", logged_temperature(best_run_id))
+        evaluated = log_evaluation(module, datamodule.table, cached.images, ("test",),
+                                   config.top_losses, config.cam_samples, config.seed,
+                                   temperature=logged_temperature(best_run_id))
+    challenger_ci = evaluated.intervals["test"]
     holder = current_champion(name)
     champion = None if holder is None else score_champion(
-        holder, datamodule, config, cache_preprocess(config.cache), test_metric)
-    version = mlflow.register_model(uri, name).version
-    challenger = Scored(best_run_id, str(version), challenger_metrics[test_metric],
-                        challenger_metrics, challenger_ci.as_dict())
+        holder, datamodule, config, preprocess_config(cached.config), test_metric)
+    challenger = Scored(best_run_id, None, challenger_metrics[test_metric], challenger_metrics,
+                        challenger_ci.as_dict())
     moved, reason = decide(challenger, champion, maximize)
-    client = MlflowClient()
-    if moved:
-        client.set_registered_model_alias(name, ALIAS, version)
+    version = challenger.version = register(best_run_id, ALIAS if moved else None, name)
     record = comparison_record(challenger, champion, moved, reason, test_metric, datamodule)
-    client.set_model_version_tag(name, str(version), "mcal.champion_decision", reason)
+    MlflowClient().set_model_version_tag(name, version, "mcal.champion_decision", reason)
     with mlflow.start_run(run_id=parent_run_id):
         mlflow.log_dict(record, "champion/comparison.json")
         mlflow.log_metrics({f"best_test/{k}": v for k, v in challenger_metrics.items()})

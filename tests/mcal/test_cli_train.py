@@ -47,8 +47,19 @@ def test_unknown_model_and_run_are_clear_errors(tmp_path, monkeypatch):
     assert out.exit_code == 1
 
 
-def test_cli_arch_choices_match_the_backbones():
-    from mcal.commands_train import ARCHS as CLI_ARCHS
-    from mcal_lightning.models.backbones import ARCHS
+def test_cli_arch_choices_are_the_backbones():
+    from mcal.commands_train import train
+    from mcal_lightning.config import ARCHS
+    from mcal_lightning.models.backbones import BODY_BUILDERS
 
-    assert tuple(CLI_ARCHS) == ARCHS  # the CLI keeps its own copy so --help never imports torch
+    arch = next(param for param in train.params if param.name == "arch")
+    assert tuple(arch.type.choices) == ARCHS  # config.ARCHS: --help imports no torch
+    assert set(BODY_BUILDERS) == set(ARCHS)  # and each of them is built
+
+
+def test_a_bad_arch_in_the_config_file_fails_before_the_cache_is_opened(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"cache: {tmp_path / 'absent'}\narch: resnet18\n")
+    result = CliRunner().invoke(main, ["train", "--config", str(config)])
+    assert result.exit_code == 1 and "arch: unknown 'resnet18'" in result.output
+    assert "no cache here" not in result.output and "Traceback" not in result.output

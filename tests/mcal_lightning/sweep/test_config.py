@@ -95,7 +95,8 @@ def test_grid_point_tags_are_checked(tmp_path):
 
 def test_grid_without_points_is_the_product_of_choices(tmp_path):
     content = with_change("sampler", {"type": "grid"})
-    content["space"] = {"arch": {"type": "categorical", "choices": ["a", "b", "c"]},
+    content["space"] = {"arch": {"type": "categorical",
+                                 "choices": ["resnet34", "alexnet", "vgg16"]},
                         "batch_size": {"type": "categorical", "choices": [16, 32]}}
     del content["n_trials"]
     sweep = load_sweep(write(tmp_path, content))
@@ -119,6 +120,12 @@ def test_grid_without_points_is_the_product_of_choices(tmp_path):
     ("train.arch", "resnet50", "train.arch: also searched"),
     ("train.colour", 1, "train.colour: unknown key"),
     ("data.cache", "", "data.cache: missing"),
+    ("space.arch.choices", ["resnet34", "resnet18"], "space.arch.choices: unknown 'resnet18'"),
+    ("space.epochs", {"type": "int", "low": 0, "high": 5}, "space.epochs.low: must be >= 1"),
+    ("train.precision", "fp8", "train.precision: unknown 'fp8'"),
+    ("train.weights", "imagenet1k", "train.weights: expected imagenet or none"),
+    ("data.balance", "oversample", "data.balance: unknown 'oversample'"),
+    ("data.audit", "strict", "data.audit: unknown 'strict'"),
     ("sampler", {"type": "tpe", "enqueue": [{"arch": "vgg11"}]},
      "sampler.enqueue[0].arch: 'vgg11' is outside"),
 ])

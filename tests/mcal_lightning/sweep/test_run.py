@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 
 from mcal_lightning.sweep.config import load_sweep
 from mcal_lightning.sweep.objective import Objective
-from mcal_lightning.sweep.run import parent_run, run_sweep
+from mcal_lightning.sweep.run import run_sweep, sweep_parent
 from mcal_lightning.sweep.study import RUN_ID, make_storage, open_study
 from tests.mcal_lightning.sweeps_support import FAST, child_runs, client, sweep_file
 
@@ -119,7 +119,7 @@ def test_a_pruned_trial_is_tagged_pruned_with_a_note(workdir):
     storage = make_storage(f"sqlite:///{workdir}/mlruns/optuna.db", sweep)
     study, _ = open_study(sweep, storage, "pruned")
     study.pruner = optuna.pruners.ThresholdPruner(lower=2.0)  # no MCC reaches 2: always prune
-    objective = Objective(sweep, parent_run(sweep, study, True, "sqlite://"), budget=1)
+    objective = Objective(sweep, sweep_parent(sweep, study, True, "sqlite://"), budget=1)
     study.optimize(objective, n_trials=1)
     trial = study.trials[0]
     assert trial.state == TrialState.PRUNED
