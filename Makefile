@@ -19,7 +19,7 @@ $(BIN)/mcal: pyproject.toml constraints.txt
 # test AUC with a 95% CI on every held-out ROI against the phantom's Bayes ceiling -> how to browse.
 # The study is named after the cache's data fingerprint: running the demo again resumes it.
 demo: $(BIN)/mcal
-	$(BIN)/mcal phantom --out $(DEMO)/data --patients 120 --scale 0.25 --seed 7 --corrupt 5
+	$(BIN)/mcal phantom --out $(DEMO)/data --patients 120 --scale 0.25 --seed 7 --corrupt 6
 	$(BIN)/mcal preprocess --data $(DEMO)/data --cache $(DEMO)/cache --size 64
 	$(BIN)/mcal audit --cache $(DEMO)/cache --out $(DEMO)/audit
 	$(BIN)/mcal sweep sweeps/quickstart.yaml --cache $(DEMO)/cache \

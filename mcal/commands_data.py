@@ -60,7 +60,8 @@ def load_index(data_dir: Path, **folder: Any) -> Any:
 @click.option("--scale", type=click.FloatRange(0.01, 1.0), default=1.0, show_default=True,
               help="Shrink every size (1.0 = CBIS-like 4000 px films).")
 @click.option("--corrupt", type=click.IntRange(0), default=0, show_default=True,
-              help="Add K broken cases (truncated, bad label, missing, non-DICOM, blank).")
+              help="Add K broken cases (truncated, bad label, missing, non-DICOM, blank, "
+                   "cut-short JPEG-LS).")
 @click.option("--full-images", type=click.Choice(["full", "reduced", "none"]), default="full",
               show_default=True,
               help="How the full-field images are stored. full: uncompressed at full size, as "
@@ -101,16 +102,31 @@ def phantom(out_dir: Path, patients: int, seed: int, scale: float, corrupt: int,
     console.print(f"ground truth sidecar: {result.truth_csv}")
 
 
+INDEX_FOLDER = "mcal_index"
+
+
+def index_out_dir(out_dir: Path | None, cache_dir: Path | None) -> Path:
+    """--out, else CACHE/mcal_index, else ./mcal_index: never inside the data folder."""
+    if out_dir is not None:
+        return out_dir
+    return (cache_dir if cache_dir is not None else Path.cwd()) / INDEX_FOLDER
+
+
 @click.command()
 @DATA
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Cache root folder: the index goes to CACHE/mcal_index.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where index.csv and quarantine.csv go [default: DATA/mcal_index].")
+              help="Where index.csv and quarantine.csv go [default: CACHE/mcal_index with "
+                   "--cache, else ./mcal_index; the data folder is only read].")
 @folder_options
-def index(data_dir: Path, out_dir: Path | None, **folder: Any) -> None:
+def index(data_dir: Path, cache_dir: Path | None, out_dir: Path | None, **folder: Any) -> None:
     """Index CBIS-DDSM or a benign/ + malignant/ folder; quarantine bad rows and files."""
     result = load_index(data_dir, **folder)
-    rows_path, quarantine_path = result.save(out_dir or data_dir / "mcal_index")
-    console.print(f"wrote {rows_path} ({len(result.rows)} ROIs) and {quarantine_path}")
+    target = index_out_dir(out_dir, cache_dir).resolve()
+    rows_path, quarantine_path = result.save(target)
+    console.print(f"wrote {rows_path.name} ({len(result.rows)} ROIs) and "
+                  f"{quarantine_path.name} to {target} (the data folder is only read)")
 
 
 @click.command()

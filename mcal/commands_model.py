@@ -49,10 +49,17 @@ def register(run_id: str, alias: str, experiment: str) -> None:
                                         "name (its group 'patient', or group 1).")
 @click.option("--metrics-out", type=click.Path(dir_okay=False, path_type=Path),
               help="With --evaluate: the metrics JSON [default: beside --out, NAME_metrics.json].")
+@click.option("--strict", is_flag=True, help="Refuse every row with a warning (not MG, colour, "
+              "multi-frame, spacing or size unlike the training ROIs) instead of predicting it.")
 def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
             cam_dir: Path | None, evaluate: bool, labels_csv: Path | None,
-            patient_pattern: str | None, metrics_out: Path | None) -> None:
-    """P(malignant) for ROI files or folders (DICOM, PNG, JPEG, PGM) with a registered model."""
+            patient_pattern: str | None, metrics_out: Path | None, strict: bool) -> None:
+    """P(malignant) for ROI files or folders (DICOM, PNG, JPEG, PGM) with a registered model.
+
+    The warning column names what differs from the images the model learned from: a Modality
+    other than MG, colour converted to gray, a multi-frame file, pixel spacing more than 2x off
+    the cache's, an image much smaller than the cache's ROIs. --strict refuses such rows.
+    """
     from mlflow.exceptions import MlflowException
 
     from mcal_lightning.tracking.predict import predict_files
@@ -62,7 +69,7 @@ def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
     try:
         use_tracking()
         model = load_model(model_uri) if cam_dir is not None else None  # loaded once for both
-        table = predict_files(model_uri, paths, model=model)
+        table = predict_files(model_uri, paths, model=model, strict=strict)
     except (UnsupportedModel, MlflowException) as exc:
         raise click.ClickException(str(exc)) from exc
     print_frame(table, f"predictions of {model_uri}")

@@ -67,9 +67,13 @@ def setting_problem(name: str, value: Any) -> str | None:
         if low is None and not value > 0:
             return f"must be > 0, got {value!r}"
     elif name == "weights":
-        if str(value) not in NAMED_WEIGHTS and (not str(value) or not Path(value).exists()):
+        # a name or a path: whether a checkpoint file exists is asked where the network is
+        # built, since a sweep file may name files that only its workers' machines hold
+        shown = str(value)
+        path_like = "/" in shown or shown.endswith((".pt", ".pth")) or Path(shown).exists()
+        if shown not in NAMED_WEIGHTS and not path_like:
             return (f"expected {' or '.join(NAMED_WEIGHTS)}, a torchvision checkpoint file or a "
-                    f"folder of them (ARCH.pt), got {value!r}: no such file or folder")
+                    f"folder of them (ARCH.pt), got {value!r}")
     elif name == "augment" and not isinstance(value, dict | str):
         return f"expected a mapping of augmentation settings or a preset name, got {value!r}"
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from mcal_lightning.tracking.store import (
     run_params,
     tracking_uri,
 )
-from preprocessing.cache import open_cache
+from preprocessing.cache import SOURCE_STATS, open_cache
 
 MONITOR = "val/mcc"
 
@@ -166,6 +167,10 @@ def train(config: TrainConfig, run_id: str | None = None,
                 log_figure(lr_plot, "plots/lr_finder.png")
                 mlflow.log_metric("lr_find_suggestion", config.lr_max)
             if config.log_model:
-                info = log_pyfunc(Path(best), cached.config, temperature=uncertainty.temperature)
+                preprocess = dict(cached.config)
+                stats = cached.path / SOURCE_STATS  # the pyfunc warns against these
+                if stats.is_file():
+                    preprocess["source_stats"] = json.loads(stats.read_text())
+                info = log_pyfunc(Path(best), preprocess, temperature=uncertainty.temperature)
                 mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     return TrainResult(logger.run_id, module, datamodule, uncertainty)

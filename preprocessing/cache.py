@@ -6,6 +6,7 @@ Layout under the cache root::
     <config folder>/items/<sha1 of source file>.npy      one processed ROI, reused across runs
     <config folder>/datasets/<dataset key>/rois.npy      all ROIs, (N, size, size)
     <config folder>/datasets/<dataset key>/index.csv     patient_id, label, split, descriptors...
+    <config folder>/datasets/<dataset key>/source_stats.json   spacing and size of the sources
     LATEST                                               the dataset built last
 
 The dataset key hashes the config and every source's content hash, so a rerun over unchanged
@@ -34,6 +35,7 @@ from preprocessing.index.table import Index, Quarantine
 from preprocessing.pipeline import PreprocessConfig, process_roi
 
 LATEST = "LATEST"
+SOURCE_STATS = "source_stats.json"
 TASKS_PER_EXTRA_WORKER = 100
 
 
@@ -87,7 +89,21 @@ def process_file(task: tuple[str, str, dict[str, object]]) -> tuple[str, str, st
     except UnreadableImage as exc:
         return sha, "error", str(exc)
     atomic_save_npy(item, array)
+    shape = {"rows": int(image.shape[0]), "cols": int(image.shape[1]), "spacing": spacing}
+    atomic_write_bytes(item.with_suffix(".json"), json.dumps(shape).encode())
     return sha, "processed", ""
+
+
+def source_stats(items_dir: Path, shas: list[str]) -> dict[str, object]:
+    """Median pixel spacing and the 5th percentile of the short side of the source images, from
+    the items' sidecars (items made before sidecars existed are left out)."""
+    found = [json.loads(f.read_text()) for f in (items_dir / f"{sha}.json" for sha in shas)
+             if f.is_file()]
+    spacings = [float(np.mean(s["spacing"])) for s in found if s.get("spacing")]
+    sides = [min(s["rows"], s["cols"]) for s in found]
+    return {"n": len(found),
+            "pixel_spacing_mm": float(np.median(spacings)) if spacings else None,
+            "short_side_px_p05": float(np.percentile(sides, 5)) if sides else None}
 
 
 def run_tasks(tasks: list[tuple[str, str, dict[str, object]]], workers: int,
@@ -153,6 +169,9 @@ def build_cache(index: Index, cache_dir: Path, config: PreprocessConfig,
     reused_dataset = target.is_dir()
     if not reused_dataset:
         assemble(table, items_dir, target, config.size, config.dtype)
+    if not (target / SOURCE_STATS).is_file():
+        stats = source_stats(items_dir, list(table["source_sha1"]))
+        atomic_write_bytes(target / SOURCE_STATS, json.dumps(stats, indent=2).encode())
     relative = target.relative_to(cache_dir).as_posix()
     atomic_write_bytes(Path(cache_dir) / LATEST, f"{relative}\n".encode())
     statuses = [status for _, status, _ in outcomes]

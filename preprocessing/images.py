@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import io
+import re
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pydicom
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
+from pydicom.pixels.utils import get_expected_length
 
 RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".pgm", ".tif", ".tiff"}
 DICOM_SUFFIXES = {".dcm", ".dicom"}
 IMAGE_SUFFIXES = RASTER_SUFFIXES | DICOM_SUFFIXES
+# pydicom's words when a file ends inside an undefined-length element (encapsulated pixel data)
+_CUT_SHORT = "End of file reached before delimiter"
+# the optional extra whose decoder pydicom names when JPEG Lossless / 12-bit JPEG cannot decode
+_LIBJPEG_HINT = "pip install 'mcal[libjpeg]' adds JPEG Lossless and 12-bit JPEG (GPL-3.0)"
 
 
 class UnreadableImage(ValueError):
@@ -23,13 +30,43 @@ def looks_like_dicom(data: bytes) -> bool:
     return len(data) >= 132 and data[128:132] == b"DICM"
 
 
+def read_dataset(data: bytes) -> pydicom.Dataset:
+    """Parse DICOM bytes; a file cut short inside its pixel data raises UnreadableImage."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = pydicom.dcmread(io.BytesIO(data))
+    if any(_CUT_SHORT in str(w.message) for w in caught):
+        raise UnreadableImage("truncated pixel data (the file ends inside its encapsulated frames)")
+    if "PixelData" not in ds:
+        raise UnreadableImage("no pixel data")
+    return ds
+
+
+def check_native_length(ds: pydicom.Dataset) -> None:
+    """Uncompressed pixel data shorter than its header says raises UnreadableImage."""
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        return
+    expected = get_expected_length(ds, unit="bytes")
+    if len(ds.PixelData) < expected:
+        raise UnreadableImage(f"truncated pixel data ({len(ds.PixelData)} of {expected} bytes)")
+
+
+def decode_failure(exc: Exception) -> UnreadableImage:
+    """A pydicom error as a one-line reason, with the extra to install if a decoder is missing."""
+    reason = re.sub(r"\s+", " ", f"unreadable DICOM: {type(exc).__name__}: {exc}").strip()
+    if "pylibjpeg-libjpeg" in reason and "missing dependencies" in reason:
+        reason += f" ({_LIBJPEG_HINT})"
+    return UnreadableImage(reason)
+
+
 def dicom_to_array(ds: pydicom.Dataset) -> np.ndarray:
     """Modality LUT, then VOI LUT, then MONOCHROME1 inverted so bright means dense."""
-    expected = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1))
-    expected *= int(ds.BitsAllocated) // 8
-    if not ds.file_meta.TransferSyntaxUID.is_compressed and len(ds.PixelData) < expected:
-        raise UnreadableImage(f"truncated pixel data ({len(ds.PixelData)} of {expected} bytes)")
-    pixels = ds.pixel_array
+    check_native_length(ds)
+    return grayscale_values(ds.pixel_array, ds)
+
+
+def grayscale_values(pixels: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:
+    """Stored pixels (one frame or all) through the modality and VOI LUTs, MONOCHROME1 inverted."""
     values = apply_voi_lut(apply_modality_lut(pixels, ds), ds).astype(np.float32)
     if ds.get("PhotometricInterpretation", "MONOCHROME2") == "MONOCHROME1":
         values = values.max() + values.min() - values
@@ -65,13 +102,13 @@ def decode_with_spacing(data: bytes, name: str) -> tuple[np.ndarray, tuple[float
         if not looks_like_dicom(data):
             raise UnreadableImage("not a DICOM file (no DICM preamble)")
         try:
-            ds = pydicom.dcmread(io.BytesIO(data))
+            ds = read_dataset(data)
             image = dicom_to_array(ds)
             spacing = pixel_spacing(ds)
         except UnreadableImage:
             raise
         except Exception as exc:  # pydicom raises many types on broken files
-            raise UnreadableImage(f"unreadable DICOM: {type(exc).__name__}: {exc}") from exc
+            raise decode_failure(exc) from exc
     else:
         raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
         if raw is None:

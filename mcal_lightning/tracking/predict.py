@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from mcal_lightning.tracking.pyfunc import load_model
+from mcal_lightning.tracking.pyfunc import STRICT_REFUSAL, load_model
 from mcal_lightning.tracking.store import use_tracking
 from preprocessing.images import IMAGE_SUFFIXES
 
@@ -33,34 +33,48 @@ def read_or_error(path: Path) -> bytes | str:
         return f"cannot read file: {exc.strerror or exc}"
 
 
-def predict_chunk(model: Any, files: list[Path]) -> pd.DataFrame:
+COLUMNS = ["file", "p_malignant", "label", "error", "warning"]
+
+
+def predict_chunk(model: Any, files: list[Path], strict: bool = False) -> pd.DataFrame:
     """Rows for files read together; unreadable files get their error and no prediction."""
     contents = [read_or_error(p) for p in files]
     readable = [i for i, c in enumerate(contents) if isinstance(c, bytes)]
     errors = [c if isinstance(c, str) else "" for c in contents]
     table = pd.DataFrame({"file": [str(p) for p in files], "p_malignant": float("nan"),
-                          "label": "", "error": errors})
+                          "label": "", "error": errors, "warning": ""})
     if readable:
-        out = model.predict(pd.DataFrame({"image": [contents[i] for i in readable]}))
+        frame = pd.DataFrame({"image": [contents[i] for i in readable]})
+        out = model.predict(frame, params={"strict": True}) if strict else model.predict(frame)
         table.loc[readable, "p_malignant"] = out["p_malignant"].to_numpy()
         table.loc[readable, "error"] = out["error"].to_numpy()
+        if "warning" in out:  # models logged before the warning column have none
+            table.loc[readable, "warning"] = out["warning"].fillna("").to_numpy()
         names = out["label"].map({0: "benign", 1: "malignant"}).fillna("")
         table.loc[readable, "label"] = names.to_numpy()
+    return refuse_warned(table) if strict else table
+
+
+def refuse_warned(table: pd.DataFrame) -> pd.DataFrame:
+    """Strict: a row with a warning keeps no prediction (for models that ignore strict)."""
+    warned = table["warning"] != ""
+    table.loc[warned, "error"] = STRICT_REFUSAL + table.loc[warned, "warning"]
+    table.loc[warned, ["p_malignant", "label"]] = [float("nan"), ""]
     return table
 
 
 def predict_files(model_uri: str, paths: Iterable[Path], chunk: int = 64,
-                  model: Any | None = None) -> pd.DataFrame:
-    """One row per file: file, p_malignant, label (benign/malignant), error.
+                  model: Any | None = None, strict: bool = False) -> pd.DataFrame:
+    """One row per file: file, p_malignant, label (benign/malignant), error, warning.
 
     Files are read and predicted a chunk at a time, so a large folder never sits in memory whole.
     model: the pyfunc already loaded from model_uri (``pyfunc.load_model``), to load it once.
+    strict: a row with a warning is refused (error says why) instead of predicted.
     """
     use_tracking()
     model = model if model is not None else load_model(model_uri)
     files = image_paths(paths)
     starts = range(0, len(files), chunk)
-    parts = [predict_chunk(model, files[i : i + chunk])
+    parts = [predict_chunk(model, files[i : i + chunk], strict)
              for i in tqdm(starts, desc="predict", unit="chunk", disable=len(starts) < 2)]
-    columns = ["file", "p_malignant", "label", "error"]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)

@@ -6,8 +6,11 @@ Artifacts: the Lightning checkpoint (``checkpoint.ckpt``, which can be trained f
 ``CalcClassifier.load_from_checkpoint``), the preprocessing config of the cache it learned from
 and ``calibration.json`` ({"temperature": T}, fitted on val; models logged without it use T = 1).
 Input: a DataFrame with an ``image`` column holding file bytes (DICOM, PNG, JPEG, PGM) or 2-D
-arrays. Output: p_malignant = sigmoid(logit / T), label (1 = malignant) and error (empty when the
-row worked).
+arrays. Output: p_malignant = sigmoid(logit / T), label (1 = malignant), error (empty when the
+row worked) and warning (empty when the image looks like what the model learned from: an MG
+ROI, grayscale, one frame, spacing and size like the cache's). The parameter strict (default
+false) turns every warning into a refusal of its row. Models logged before the warning column
+return the first three columns only, and ignore strict.
 """
 
 from __future__ import annotations
@@ -22,18 +25,21 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, Schema
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from mcal_lightning.quiet import MLFLOW_NOTES, hide_warnings
 from preprocessing.images import UnreadableImage, check_usable, decode_with_spacing
+from preprocessing.input_checks import Decoded, decode_for_prediction, reference_warnings
 from preprocessing.pipeline import PIPELINE_VERSION, PreprocessConfig
 
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("binary", "image")]),
     outputs=Schema([ColSpec("double", "p_malignant"), ColSpec("long", "label"),
-                    ColSpec("string", "error")]),
+                    ColSpec("string", "error"), ColSpec("string", "warning")]),
+    params=ParamSchema([ParamSpec("strict", "boolean", False)]),
 )
 THRESHOLD = 0.5
+STRICT_REFUSAL = "refused (strict): "
 
 
 class UnsupportedModel(ValueError):
@@ -62,6 +68,16 @@ def as_image(value: Any) -> tuple[np.ndarray, tuple[float, float] | None]:
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
         raise UnreadableImage(f"expected file bytes or a 2-D numeric array, got {array.shape}")
     return check_usable(array.astype(np.float32)), None
+
+
+def inspect_input(value: Any, reference: Mapping[str, Any]) -> Decoded:
+    """as_image for prediction: colour and multi-frame converted, every difference a warning."""
+    if isinstance(value, bytes | bytearray):
+        decoded = decode_for_prediction(bytes(value))
+    else:
+        decoded = Decoded(*as_image(value), ())
+    notes = reference_warnings(decoded, reference)
+    return Decoded(decoded.image, decoded.spacing, (*decoded.warnings, *notes))
 
 
 def rows_of(model_input: Any) -> list[Any]:

@@ -15,8 +15,9 @@ import torch
 
 from mcal_lightning.models.module import CalcClassifier
 from mcal_lightning.tracking.pyfunc import (
+    STRICT_REFUSAL,
     THRESHOLD,
-    as_image,
+    inspect_input,
     preprocess_config,
     rows_of,
     temperature_of,
@@ -28,32 +29,40 @@ BATCH = 64
 
 
 class CalcPyfunc(mlflow.pyfunc.PythonModel):
-    """Raw ROI images in; calibrated p_malignant, label and a per-row error out."""
+    """Raw ROI images in; calibrated p_malignant, label, a per-row error and warning out."""
 
     def load_context(self, context: Any) -> None:
         recorded = json.loads(Path(context.artifacts["preprocess"]).read_text())
         self.preprocess = preprocess_config(recorded)
+        self.reference = recorded.get("source_stats") or {}
         self.module = CalcClassifier.load_from_checkpoint(context.artifacts["checkpoint"],
                                                           map_location="cpu")
         self.module.eval()
         self.temperature = temperature_of(context.artifacts)
 
-    def prepared(self, value: Any) -> np.ndarray:
-        image, spacing = as_image(value)  # spacing: for a fixed-spacing cache's model
-        return process_roi(image, self.preprocess, pixel_spacing_mm=spacing)
+    def prepared(self, value: Any, strict: bool) -> tuple[np.ndarray, str]:
+        """The model's input array and the row's warning (refused under strict)."""
+        decoded = inspect_input(value, self.reference)
+        warning = "; ".join(decoded.warnings)
+        if strict and warning:
+            raise UnreadableImage(STRICT_REFUSAL + warning)
+        spacing = decoded.spacing  # for a fixed-spacing cache's model
+        return process_roi(decoded.image, self.preprocess, pixel_spacing_mm=spacing), warning
 
     # no type hints: MLflow would read them as a second, conflicting input schema
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-        ready, errors = {}, {}
+        strict = bool((params or {}).get("strict", False))
+        ready, errors, warnings = {}, {}, {}
         for i, value in enumerate(rows_of(model_input)):
             try:
-                ready[i] = self.prepared(value)
+                ready[i], warnings[i] = self.prepared(value, strict)
             except UnreadableImage as exc:
                 errors[i] = str(exc)
         probs = self.probabilities(list(ready.values()))
         n = len(ready) + len(errors)
         result = pd.DataFrame({"p_malignant": np.full(n, np.nan), "label": np.full(n, -1),
-                               "error": [errors.get(i, "") for i in range(n)]})
+                               "error": [errors.get(i, "") for i in range(n)],
+                               "warning": [warnings.get(i, "") for i in range(n)]})
         keys = list(ready)
         result.loc[keys, "p_malignant"] = probs
         result.loc[keys, "label"] = (probs >= THRESHOLD).astype(int)

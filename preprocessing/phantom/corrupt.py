@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.uid import JPEGLSLossless
 
 CORRUPT_KINDS: tuple[str, ...] = (
     "truncated",  # the crop file cut in the middle of its pixel data
@@ -13,6 +14,7 @@ CORRUPT_KINDS: tuple[str, ...] = (
     "missing_file",  # the crop file deleted
     "not_dicom",  # the crop file replaced by text, still named .dcm
     "blank_crop",  # the crop holds one value everywhere
+    "truncated_compressed",  # the crop re-encoded JPEG-LS Lossless, then cut inside its frame
 )
 UNKNOWN_PATHOLOGY = "UNKNOWN"
 
@@ -37,6 +39,15 @@ def _truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) - pixel_bytes // 2])
 
 
+def _truncate_compressed(path: Path) -> None:
+    """Compress the crop (pydicom's JPEG-LS encoder), then drop the second half of its frame."""
+    ds = pydicom.dcmread(path)
+    ds.compress(JPEGLSLossless, generate_instance_uid=False)  # the same bytes every run
+    ds.save_as(path, enforce_file_format=True)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - len(ds.PixelData) // 2])
+
+
 def corrupt_case(kind: str, crop_file: Path, row: dict[str, str]) -> None:
     """Break one case in place: its crop file on disk, or its CSV row."""
     if kind == "truncated":
@@ -49,5 +60,7 @@ def corrupt_case(kind: str, crop_file: Path, row: dict[str, str]) -> None:
         crop_file.write_text("This is not a DICOM file: phantom corrupt case.\n")
     elif kind == "blank_crop":
         _blank(crop_file)
+    elif kind == "truncated_compressed":
+        _truncate_compressed(crop_file)
     else:
         raise ValueError(f"unknown corrupt kind {kind!r}")

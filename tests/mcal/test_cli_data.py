@@ -32,10 +32,12 @@ def test_phantom_index_filters_preprocess(runner: CliRunner, tmp_path: Path):
     ceiling = re.search(r"Bayes-ceiling AUC .*: (0\.\d+|1\.0+)", out.output)
     assert ceiling, out.output
 
-    out = runner.invoke(main, ["index", "--data", str(data)])
+    out = runner.invoke(main, ["index", "--data", str(data), "--cache", str(cache)])
     assert out.exit_code == 0, out.output
     assert "quarantine: 2 bad rows" in out.output
-    assert (data / "mcal_index" / "index.csv").is_file()
+    said = " ".join(out.output.split())  # rich wraps long paths
+    assert f"to {(cache / 'mcal_index').resolve()} (the data folder is only read)" in said
+    assert (cache / "mcal_index" / "index.csv").is_file() and not (data / "mcal_index").exists()
 
     out = runner.invoke(main, ["filters", "--data", str(data), "--cache", str(cache),
                                "--sample", "6"])

@@ -24,12 +24,13 @@ PROBS = {f"P{p}_{view}.png": prob for p, view, prob in [
 MALIGNANT = {"P1_CC.png", "P1_MLO.png", "P3_CC.png", "P6_CC.png", "P6_MLO.png"}
 
 
-def fake_predict_files(model_uri: str, paths, chunk: int = 64, model=None) -> pd.DataFrame:
+def fake_predict_files(model_uri: str, paths, chunk: int = 64, model=None,
+                       strict: bool = False) -> pd.DataFrame:
     files = predict_module.image_paths(paths)
     probs = [PROBS[f.name] for f in files]
     return pd.DataFrame({"file": [str(f) for f in files], "p_malignant": probs,
                          "label": ["malignant" if p >= 0.5 else "benign" for p in probs],
-                         "error": ""})
+                         "error": "", "warning": ""})
 
 
 @pytest.fixture

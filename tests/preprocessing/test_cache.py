@@ -131,3 +131,15 @@ def test_files_without_spacing_are_quarantined_with_the_reason(tmp_path: Path):
     result = build_cache(index_of(data), cache, config, workers=1, progress=False)
     assert result.n_rois == 0 and len(result.quarantine) == 4
     assert result.quarantine["reason"].str.contains("no PixelSpacing").all()
+
+
+def test_the_dataset_records_the_spacing_and_size_of_its_sources(tmp_path: Path):
+    """What the logged model warns against: PNGs say no spacing, their short side is 48 px."""
+    import json
+
+    from preprocessing.cache import SOURCE_STATS
+
+    data, cache = make_folder(tmp_path / "data", 6), tmp_path / "cache"
+    result = build_cache(index_of(data), cache, CONFIG, workers=1, progress=False)
+    stats = json.loads((result.dataset_dir / SOURCE_STATS).read_text())
+    assert stats == {"n": 6, "pixel_spacing_mm": None, "short_side_px_p05": 48.0}

@@ -16,6 +16,7 @@ from pydicom.pixels import apply_modality_lut
 from pydicom.uid import (
     DigitalMammographyXRayImageStorageForPresentation,
     ExplicitVRLittleEndian,
+    JPEGLSLossless,
     RLELossless,
 )
 from sklearn.metrics import roc_auc_score
@@ -27,7 +28,7 @@ from preprocessing.phantom import PhantomResult, generate_phantom, generator
 from preprocessing.phantom.generator import CALC_SIGNAL_DIR, calc_signal_path
 
 PATIENTS = 120
-CORRUPT = 5
+CORRUPT = 6
 
 
 def _generate(root: Path, patients: int, seed: int, workers: int) -> PhantomResult:
@@ -191,13 +192,13 @@ def test_bayes_ceiling_matches_the_sidecar(phantom: PhantomResult, truth: pd.Dat
     assert phantom.bayes_auc == pytest.approx(recomputed, abs=1e-12)
 
 
-def test_corrupt_cases_cover_the_five_kinds(phantom: PhantomResult, table: pd.DataFrame,
+def test_corrupt_cases_cover_the_six_kinds(phantom: PhantomResult, table: pd.DataFrame,
                                             truth: pd.DataFrame) -> None:
     broken = table[table["patient_number"] > PATIENTS].sort_values("patient_number")
     assert phantom.n_corrupt == CORRUPT == len(broken)
     assert (broken["split"] == "train").all()
     assert not set(broken["patient_id"]) & set(truth["patient_id"])
-    truncated, unknown, missing, not_dicom, blank = (
+    truncated, unknown, missing, not_dicom, blank, cut_jpeg_ls = (
         phantom.out_dir / p for p in broken["crop_path"])
     cut = pydicom.dcmread(truncated)  # the header is intact, half the pixel data is missing
     assert len(cut.PixelData) < cut.Rows * cut.Columns * 2
@@ -206,6 +207,10 @@ def test_corrupt_cases_cover_the_five_kinds(phantom: PhantomResult, table: pd.Da
     assert not missing.exists()
     assert not_dicom.read_bytes()[128:132] != b"DICM"
     assert np.unique(pydicom.dcmread(blank).pixel_array).size == 1
+    header = pydicom.dcmread(cut_jpeg_ls, stop_before_pixels=True)
+    assert header.file_meta.TransferSyntaxUID == JPEGLSLossless and header.Rows > 0
+    with pytest.warns(UserWarning, match="End of file"):
+        assert "PixelData" not in pydicom.dcmread(cut_jpeg_ls)
 
 
 
@@ -375,9 +380,9 @@ def test_cli_none_indexes_and_preprocesses_the_same_rois(tmp_path: Path,
     assert out.exit_code == 0, out.output
     assert "not written" in out.output
     assert _hashes(data) == _hashes(by_mode["none"].out_dir)
-    out = runner.invoke(main, ["index", "--data", str(data)])
+    out = runner.invoke(main, ["index", "--data", str(data), "--out", str(tmp_path / "index")])
     assert out.exit_code == 0, out.output
-    rows = pd.read_csv(data / "mcal_index" / "index.csv")
+    rows = pd.read_csv(tmp_path / "index" / "index.csv")
     assert len(rows) == by_mode["full"].n_rois
     out = runner.invoke(main, ["preprocess", "--data", str(data), "--cache", str(cache),
                                "--size", "16", "--filter", "none", "--workers", "1"])

@@ -62,4 +62,6 @@ def test_a_model_registered_before_the_move_loads_and_predicts(tmp_path: Path):
     new = today.predict(None, pd.DataFrame({"image": images}))
     assert list(old["error"]) == ["", "", ""]
     assert old["p_malignant"].between(0, 1).all()
-    pd.testing.assert_frame_equal(old, new)  # the same weights, read and scored the same way
+    assert list(new["warning"]) == ["", "", ""]  # arrays of a usual size: nothing to flag
+    # the same weights, read and scored the same way; today's model adds the warning column
+    pd.testing.assert_frame_equal(old, new.drop(columns="warning"))

@@ -15,7 +15,7 @@ from preprocessing.pipeline import PreprocessConfig
 @pytest.fixture(scope="module")
 def phantom(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("phantom")
-    result = generate_phantom(out, patients=24, seed=3, scale=0.08, corrupt=5, workers=1,
+    result = generate_phantom(out, patients=24, seed=3, scale=0.08, corrupt=6, workers=1,
                               progress=False)
     return out, result
 
@@ -39,10 +39,11 @@ def test_good_cases_survive_and_every_corrupt_case_is_quarantined(phantom, index
     truth = pd.read_csv(result.truth_csv, dtype=str)
     assert set(index.rows["roi_id"]) == set(truth["roi_id"])
     corrupt = csv_roi_ids(data) - set(truth["roi_id"])
-    assert len(corrupt) == 5
+    assert len(corrupt) == 6
     assert set(index.quarantine["roi_id"]) == corrupt
     reasons = " | ".join(index.quarantine["reason"])
-    for expected in ("truncated", "unknown pathology", "missing file", "DICOM", "blank"):
+    for expected in ("truncated pixel data (", "unknown pathology", "missing file", "DICOM",
+                     "blank", "ends inside its encapsulated frames"):
         assert expected in reasons
 
 
