@@ -6,6 +6,7 @@ map explains the model's prediction for it.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,10 @@ def overlay_names(files: Sequence[Path]) -> list[str]:
 def prepared_or_none(pyfunc: Any, path: Path) -> np.ndarray | None:
     """The preprocessed ROI, or None for a file that cannot be read (predict reports why)."""
     try:
-        return pyfunc.prepared(path.read_bytes())
+        data = path.read_bytes()
+        if "strict" not in inspect.signature(pyfunc.prepared).parameters:
+            return pyfunc.prepared(data)  # a model logged before predictions carried warnings
+        return pyfunc.prepared(data, False)[0]  # the warning is predict's to report
     except (OSError, UnreadableImage):
         return None
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 from mlflow import MlflowClient
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
@@ -36,13 +37,24 @@ def trials_of(storage: str | optuna.storages.RDBStorage, name: str
         return []
 
 
+def open_storage(storage: str, deadline: float) -> optuna.storages.RDBStorage:
+    """The worker's study storage, once the worker has finished creating its tables."""
+    while True:
+        try:
+            return optuna.storages.RDBStorage(storage)
+        except sqlalchemy.exc.SQLAlchemyError:  # both sides raced to write the schema version
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def kill_mid_trial(process: subprocess.Popen, storage: str, name: str, timeout: float) -> int:
     """SIGKILL the sweep once a trial after the first is running; that trial's number."""
     deadline = time.monotonic() + timeout
     database = Path(storage.removeprefix("sqlite:///"))
     while not database.exists() and time.monotonic() < deadline:
         time.sleep(0.5)
-    shared = optuna.storages.RDBStorage(storage)  # one connection pool: light on the worker
+    shared = open_storage(storage, deadline)  # one connection pool: light on the worker
     while time.monotonic() < deadline:
         trials = trials_of(shared, name)
         running = [t.number for t in trials if t.state == TrialState.RUNNING and t.number >= 1
