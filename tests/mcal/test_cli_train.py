@@ -2,6 +2,7 @@ import pytest
 from click.testing import CliRunner
 
 from mcal.cli import main
+from tests.mcal_lightning.sweeps_support import local_tracking, tiny_cache
 
 
 @pytest.mark.parametrize("command", ["train", "lr-find", "register", "predict"])
@@ -22,29 +23,25 @@ def test_missing_cache_is_explained(tmp_path):
     assert result.exit_code != 0 and "mcal preprocess" in result.output
 
 
-def test_weights_folder_without_the_arch_is_a_clear_error(tmp_path, monkeypatch):
-    from tests.mcal_lightning.sweeps_support import tiny_cache
-
+def test_weights_folder_without_the_arch_is_a_clear_error(tmp_path):
     tiny_cache(tmp_path, seed=5)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     (tmp_path / "weights").mkdir()
-    result = CliRunner().invoke(main, ["train", "--cache", str(tmp_path / "cache"), "--arch",
-                                       "alexnet", "--weights", str(tmp_path / "weights")])
+    with local_tracking(tmp_path):
+        result = CliRunner().invoke(main, ["train", "--cache", str(tmp_path / "cache"), "--arch",
+                                           "alexnet", "--weights", str(tmp_path / "weights")])
     assert result.exit_code == 1 and "alexnet.pt" in result.output
     assert "Traceback" not in result.output
 
 
-def test_unknown_model_and_run_are_clear_errors(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+def test_unknown_model_and_run_are_clear_errors(tmp_path):
     runner = CliRunner()
-    out = runner.invoke(main, ["predict", "--model", "models:/nope@champion", str(tmp_path)])
-    assert out.exit_code == 1 and "nope" in out.output and "Traceback" not in out.output
-    out = runner.invoke(main, ["register", "--run", "0123456789abcdef"])
-    assert out.exit_code == 1 and "not found" in out.output
-    out = runner.invoke(main, ["register", "--run", "latest", "--experiment", "empty"])
-    assert out.exit_code == 1
+    with local_tracking(tmp_path):
+        out = runner.invoke(main, ["predict", "--model", "models:/nope@champion", str(tmp_path)])
+        assert out.exit_code == 1 and "nope" in out.output and "Traceback" not in out.output
+        out = runner.invoke(main, ["register", "--run", "0123456789abcdef"])
+        assert out.exit_code == 1 and "not found" in out.output
+        out = runner.invoke(main, ["register", "--run", "latest", "--experiment", "empty"])
+        assert out.exit_code == 1
 
 
 def test_cli_arch_choices_are_the_backbones():

@@ -19,14 +19,14 @@ from tests.browser.servers import (
     stop,
     wait_for_json,
 )
+from tests.mcal_lightning.sweeps_support import seed_store
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory whose ./mlruns holds one run logging val/mcc and one two-trial study."""
     root = tmp_path_factory.mktemp("store")
-    (root / "mlruns").mkdir()
-    client = MlflowClient(f"sqlite:///{root}/mlruns/mlflow.db")
+    client = MlflowClient(f"sqlite:///{seed_store(root / 'mlruns' / 'mlflow.db')}")
     experiment = client.create_experiment(
         "ui-test", artifact_location=(root / "mlruns" / "ui-test").as_uri())
     run = client.create_run(experiment, run_name="trial-0")

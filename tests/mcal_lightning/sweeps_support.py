@@ -1,7 +1,17 @@
-"""Helpers for the training-side tests: the tiny phantom cache, sweep files over it, MLflow."""
+"""Helpers for the training-side tests: the tiny phantom cache, sweep files over it, MLflow.
 
+Both the cache and an empty MLflow store are made once per test process and copied where a test
+wants one: a phantom takes seconds to draw and a new sqlite store seconds of schema migrations,
+while a copy is the same bytes (the phantom is deterministic by seed) in a fraction of a second.
+"""
+
+import atexit
+import shutil
+import sqlite3
+import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from functools import cache
 from pathlib import Path
 
 import mlflow
@@ -17,17 +27,59 @@ from preprocessing.pipeline import PreprocessConfig
 FAST = {"weights": "none", "freeze_epochs": 0, "top_losses": 4, "epochs": 1}
 
 
-def tiny_cache(root: Path, seed: int, patients: int = 28) -> None:
-    """A small phantom (28 patients) in root/data and its 64 px cache in root/cache."""
+@cache
+def templates() -> Path:
+    """A folder for this process's templates, removed when it exits."""
+    folder = Path(tempfile.mkdtemp(prefix="mcal-test-templates-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+@cache
+def tiny_cache_template(seed: int, patients: int) -> Path:
+    root = templates() / f"phantom-{seed}-{patients}"
     generate_phantom(root / "data", patients=patients, seed=seed, scale=0.08, workers=1,
                      progress=False)
     index = build_index(root / "data", progress=False)
     build_cache(index, root / "cache", PreprocessConfig(size=64), workers=1, progress=False)
+    return root
+
+
+def tiny_cache(root: Path, seed: int, patients: int = 28) -> None:
+    """A small phantom (28 patients) in root/data and its 64 px cache in root/cache."""
+    template = tiny_cache_template(seed, patients)
+    for folder in ("data", "cache"):
+        shutil.copytree(template / folder, root / folder)
+
+
+@cache
+def empty_store_template() -> Path:
+    """An MLflow sqlite store with its tables but no experiment, not even Default.
+
+    MLflow adds Default when it opens a store without one, with the artifact root of that moment,
+    so a copy opens as a new store would.
+    """
+    path = templates() / "mlflow.db"
+    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("DELETE FROM experiments")
+    return path
+
+
+def seed_store(path: Path) -> Path:
+    """An empty MLflow sqlite store at path (a copy of the template), unless one is there."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with (closing(sqlite3.connect(empty_store_template())) as source,
+              closing(sqlite3.connect(path)) as copy):
+            source.backup(copy)
+    return path
 
 
 @contextmanager
 def local_tracking(root: Path) -> Iterator[Path]:
     """root as the working directory, MLflow on its default local store there (./mlruns)."""
+    seed_store(root / "mlruns" / "mlflow.db")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -2,19 +2,17 @@
 
 from pathlib import Path
 
-import mlflow
 import pytest
 from mlflow import MlflowClient
 
 from mcal_lightning.tracking.runs import PARENT_TAG, child_run, create_run, parent_run
+from tests.mcal_lightning.sweeps_support import local_tracking
 
 
 @pytest.fixture(autouse=True)
-def local_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    yield
-    mlflow.set_tracking_uri(None)
+def local_store(tmp_path: Path):
+    with local_tracking(tmp_path):
+        yield
 
 
 def status(run_id: str) -> str:

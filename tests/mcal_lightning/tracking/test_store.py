@@ -5,6 +5,7 @@ import pytest
 
 from mcal_lightning.tracking import store
 from mcal_lightning.tracking.store import experiment_id, flatten, tracking_uri, use_tracking
+from tests.mcal_lightning.sweeps_support import seed_store
 
 
 @pytest.fixture(autouse=True)
@@ -17,7 +18,7 @@ def no_user_uri(monkeypatch: pytest.MonkeyPatch):
 def test_local_store_follows_the_working_directory(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     use_tracking()
-    (tmp_path / "other").mkdir()
+    seed_store(tmp_path / "other" / "mlruns" / "mlflow.db")
     monkeypatch.chdir(tmp_path / "other")
     assert tracking_uri() == f"sqlite:///{tmp_path}/other/mlruns/mlflow.db"
     found = mlflow.MlflowClient(tracking_uri()).get_experiment(experiment_id("my exp"))
@@ -25,7 +26,7 @@ def test_local_store_follows_the_working_directory(tmp_path: Path, monkeypatch):
 
 
 def test_a_user_uri_wins(tmp_path: Path, monkeypatch):
-    uri = f"sqlite:///{tmp_path}/elsewhere.db"
+    uri = f"sqlite:///{seed_store(tmp_path / 'elsewhere.db')}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     assert tracking_uri() == uri
     monkeypatch.chdir(tmp_path)
