@@ -20,6 +20,7 @@ from mcal_lightning.models.module import CalcClassifier
 from mcal_lightning.quiet import MLFLOW_NOTES, hide_warnings
 from mcal_lightning.tracking.pyfunc import SIGNATURE, load_model
 from mcal_lightning.tracking.pyfunc_model import CalcPyfunc
+from mcal_lightning.tracking.store import use_tracking
 from preprocessing.pipeline import PreprocessConfig
 from tests.mcal_lightning.sweeps_support import local_tracking
 
@@ -52,6 +53,7 @@ def test_a_model_registered_before_the_move_loads_and_predicts(tmp_path: Path):
               for i in range(3)]
     artifacts = {"checkpoint": str(checkpoint), "preprocess": str(preprocess)}
     with local_tracking(tmp_path), hide_warnings(*MLFLOW_NOTES):
+        use_tracking()  # ./mlruns, where mcal logged it
         with mlflow.start_run():
             mlflow.pyfunc.log_model(name="model", python_model=str(old_code), signature=SIGNATURE,
                                     artifacts=artifacts, pip_requirements=["mcal"],
