@@ -75,25 +75,34 @@ def load_index(data_dir: Path, **folder: Any) -> Any:
                    "identical in all three (training uses only crops).")
 @click.option("--reduction", type=click.IntRange(2, 16), default=4, show_default=True,
               help="Integer downsampling factor of --full-images reduced.")
+@click.option("--layout", type=click.Choice(["tcia", "kaggle-jpeg"]), default="tcia",
+              show_default=True,
+              help="tcia: DICOM in the TCIA folder layout, the CSVs at the top. kaggle-jpeg: the "
+                   "same cases as CBIS-DDSM's Kaggle edition holds them: csv/ (the CSVs and "
+                   "dicom_info.csv) and jpeg/<SeriesInstanceUID>/1-N.jpg, 8-bit lossy JPEGs "
+                   "without pixel spacing.")
 @WORKERS
 def phantom(out_dir: Path, patients: int, seed: int, scale: float, corrupt: int,
-            full_images: str, reduction: int, workers: int | None) -> None:
+            full_images: str, reduction: int, layout: str, workers: int | None) -> None:
     """Generate a phantom CBIS-DDSM calcification set (TCIA layout, official CSVs).
 
     ROI masks are written RLE Lossless (they are mostly zeros), crops and full-field images
     uncompressed; every DICOM carries PixelSpacing (0.05 mm / scale, times --reduction for
-    reduced full images).
+    reduced full images). --layout kaggle-jpeg writes the Kaggle edition's JPEGs instead.
     """
     from preprocessing.phantom import generate_phantom
 
     result = generate_phantom(out_dir, patients=patients, seed=seed, scale=scale,
                               corrupt=corrupt, workers=workers, full_images=full_images,
-                              reduction=reduction)
+                              reduction=reduction, layout=layout)
     console.print(
         f"phantom: {result.n_rois} ROIs from {result.n_patients} patients in {out_dir}, "
         f"{result.n_malignant / max(result.n_rois, 1):.1%} malignant, "
         f"{result.n_corrupt} corrupt cases added"
     )
+    if layout == "kaggle-jpeg":
+        console.print("layout: Kaggle edition (csv/ with dicom_info.csv, jpeg/<series>/1-N.jpg;"
+                      " 8-bit lossy JPEG, no pixel spacing)")
     if full_images == "reduced":
         console.print(f"full-field images reduced {reduction}x (PixelSpacing scaled to match)")
     elif full_images == "none":
