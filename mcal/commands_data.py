@@ -245,13 +245,20 @@ def chosen_filter(cache_dir: Path, requested: str) -> tuple[str, str]:
               help="With --spacing-mm: the spacing of files without PixelSpacing (e.g. 0.05). "
                    "Default: none, such files are quarantined with the reason.")
 @click.option("--no-artifacts", is_flag=True, help="Skip Otsu + morphology artifact removal.")
+@click.option("--enhance", type=click.Choice(["none", "tophat"]), default="none",
+              show_default=True,
+              help="tophat: keep only what is brighter than its surroundings and narrower than "
+                   "a disk of --tophat-mm (a white top-hat, after the filter, before resizing).")
+@click.option("--tophat-mm", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Radius of the top-hat's disk in mm.")
 @click.option("--dtype", type=click.Choice(["uint16", "uint8"]), default="uint16",
               show_default=True)
 @WORKERS
 @folder_options
 def preprocess(data_dir: Path, cache_dir: Path, size: int, filter_name: str, aspect: str | None,
                spacing_mm: float | None, assume_spacing_mm: float | None, no_artifacts: bool,
-               dtype: str, workers: int | None, **folder: Any) -> None:
+               dtype: str, workers: int | None, enhance: str, tophat_mm: float,
+               **folder: Any) -> None:
     """Clean, filter, resize and cache every ROI (reuses earlier work).
 
     Resize: the paper's stretch to --size (default), --aspect pad, or --spacing-mm MM (fixed
@@ -270,7 +277,8 @@ def preprocess(data_dir: Path, cache_dir: Path, size: int, filter_name: str, asp
     console.print(f"filter: {name} ({reason})")
     config = PreprocessConfig(size=size, filter=name, aspect=aspect or "stretch",
                               artifacts=not no_artifacts, dtype=dtype, spacing_mm=spacing_mm,
-                              spacing_fallback_mm=assume_spacing_mm)
+                              spacing_fallback_mm=assume_spacing_mm, enhance=enhance,
+                              tophat_mm=tophat_mm)
     console.print(f"resize: {config.resize_mode} to {size} x {size} px")
     index = load_index(data_dir, **folder)
     if index.layout == "kaggle-jpeg" and spacing_mm is not None and assume_spacing_mm is None:
