@@ -67,6 +67,7 @@ bench: $(BIN)/mcal
 	$(BIN)/python bench/p3_loader.py
 	$(BIN)/python bench/p4_gpu_throughput.py
 	$(BIN)/python bench/p5_sweep_efficiency.py
+	$(BIN)/python bench/predict_stream.py
 
 clean-demo:
 	rm -rf $(DEMO)

@@ -75,27 +75,37 @@ def load_index(data_dir: Path, **folder: Any) -> Any:
                    "identical in all three (training uses only crops).")
 @click.option("--reduction", type=click.IntRange(2, 16), default=4, show_default=True,
               help="Integer downsampling factor of --full-images reduced.")
+@click.option("--layout", type=click.Choice(["tcia", "kaggle-jpeg"]), default="tcia",
+              show_default=True,
+              help="tcia: DICOM in the TCIA folder layout, the CSVs at the top. kaggle-jpeg: the "
+                   "same cases as CBIS-DDSM's Kaggle edition holds them: csv/ (the CSVs and "
+                   "dicom_info.csv) and jpeg/<SeriesInstanceUID>/1-N.jpg, 8-bit lossy JPEGs "
+                   "without pixel spacing.")
 @WORKERS
 def phantom(out_dir: Path, patients: int, seed: int, scale: float, corrupt: int,
-            full_images: str, reduction: int, workers: int | None) -> None:
+            full_images: str, reduction: int, layout: str, workers: int | None) -> None:
     """Generate a phantom CBIS-DDSM calcification set (TCIA layout, official CSVs).
 
     ROI masks are written RLE Lossless (they are mostly zeros), crops and full-field images
     uncompressed; every DICOM carries PixelSpacing (0.05 mm / scale, times --reduction for
-    reduced full images).
+    reduced full images). --layout kaggle-jpeg writes the Kaggle edition's JPEGs instead.
     """
     from preprocessing.phantom import generate_phantom
 
     result = generate_phantom(out_dir, patients=patients, seed=seed, scale=scale,
                               corrupt=corrupt, workers=workers, full_images=full_images,
-                              reduction=reduction)
+                              reduction=reduction, layout=layout)
     console.print(
         f"phantom: {result.n_rois} ROIs from {result.n_patients} patients in {out_dir}, "
         f"{result.n_malignant / max(result.n_rois, 1):.1%} malignant, "
         f"{result.n_corrupt} corrupt cases added"
     )
+    if layout == "kaggle-jpeg":
+        console.print("layout: Kaggle edition (csv/ with dicom_info.csv, jpeg/<series>/1-N.jpg;"
+                      " 8-bit lossy JPEG, no pixel spacing)")
     if full_images == "reduced":
-        console.print(f"full-field images reduced {reduction}x (PixelSpacing scaled to match)")
+        spacing = " (PixelSpacing scaled to match)" if layout == "tcia" else ""
+        console.print(f"full-field images reduced {reduction}x{spacing}")
     elif full_images == "none":
         console.print("full-field images not written: the CSVs name files that are absent")
     console.print(f"Bayes-ceiling AUC (true P(malignant) vs labels): {result.bayes_auc:.4f}")
@@ -103,6 +113,10 @@ def phantom(out_dir: Path, patients: int, seed: int, scale: float, corrupt: int,
 
 
 INDEX_FOLDER = "mcal_index"
+KAGGLE_NO_SPACING = (
+    "--spacing-mm needs each file's pixel spacing, and the Kaggle edition's JPEGs carry none: "
+    "pass --assume-spacing-mm MM as well (the DDSM films were digitised at 0.042 to 0.05 mm "
+    "per pixel, by scanner), or use the DICOM download from TCIA")
 
 
 def index_out_dir(out_dir: Path | None, cache_dir: Path | None) -> Path:
@@ -190,6 +204,18 @@ def filters(data_dir: Path, cache_dir: Path, sample: int, noise: float, seed: in
                   f"{cache_dir / 'filter_table.csv'}")
 
 
+def print_sources(stats: dict[str, Any]) -> None:
+    """How the source images were stored, with what 8-bit or lossy sources cost."""
+    encodings: dict[str, int] = stats.get("encodings") or {}
+    if not encodings:
+        return
+    console.print("sources: " + ", ".join(f"{n} {kind}" for kind, n in encodings.items())
+                  + " (in the dataset's source_stats.json)")
+    if any("lossy" in kind or kind.startswith("8-bit") for kind in encodings):
+        console.print("note: 8-bit or lossy sources hold fewer grey levels than 12-16-bit "
+                      "DICOMs, and lossy ones JPEG's block artefacts (README: Your data)")
+
+
 def chosen_filter(cache_dir: Path, requested: str) -> tuple[str, str]:
     """The filter to use and why: explicit, or the filter table's best, or the paper's choice."""
     if requested != "auto":
@@ -219,13 +245,20 @@ def chosen_filter(cache_dir: Path, requested: str) -> tuple[str, str]:
               help="With --spacing-mm: the spacing of files without PixelSpacing (e.g. 0.05). "
                    "Default: none, such files are quarantined with the reason.")
 @click.option("--no-artifacts", is_flag=True, help="Skip Otsu + morphology artifact removal.")
+@click.option("--enhance", type=click.Choice(["none", "tophat"]), default="none",
+              show_default=True,
+              help="tophat: keep only what is brighter than its surroundings and narrower than "
+                   "a disk of --tophat-mm (a white top-hat, after the filter, before resizing).")
+@click.option("--tophat-mm", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Radius of the top-hat's disk in mm.")
 @click.option("--dtype", type=click.Choice(["uint16", "uint8"]), default="uint16",
               show_default=True)
 @WORKERS
 @folder_options
 def preprocess(data_dir: Path, cache_dir: Path, size: int, filter_name: str, aspect: str | None,
                spacing_mm: float | None, assume_spacing_mm: float | None, no_artifacts: bool,
-               dtype: str, workers: int | None, **folder: Any) -> None:
+               dtype: str, workers: int | None, enhance: str, tophat_mm: float,
+               **folder: Any) -> None:
     """Clean, filter, resize and cache every ROI (reuses earlier work).
 
     Resize: the paper's stretch to --size (default), --aspect pad, or --spacing-mm MM (fixed
@@ -244,10 +277,15 @@ def preprocess(data_dir: Path, cache_dir: Path, size: int, filter_name: str, asp
     console.print(f"filter: {name} ({reason})")
     config = PreprocessConfig(size=size, filter=name, aspect=aspect or "stretch",
                               artifacts=not no_artifacts, dtype=dtype, spacing_mm=spacing_mm,
-                              spacing_fallback_mm=assume_spacing_mm)
+                              spacing_fallback_mm=assume_spacing_mm, enhance=enhance,
+                              tophat_mm=tophat_mm)
     console.print(f"resize: {config.resize_mode} to {size} x {size} px")
-    result = build_cache(load_index(data_dir, **folder), cache_dir, config, workers=workers,
+    index = load_index(data_dir, **folder)
+    if index.layout == "kaggle-jpeg" and spacing_mm is not None and assume_spacing_mm is None:
+        raise click.UsageError(KAGGLE_NO_SPACING)
+    result = build_cache(index, cache_dir, config, workers=workers,
                          notes={"filter_reason": reason})
+    print_sources(result.source_stats)
     if not result.quarantine.empty:
         print_quarantine(result.quarantine, "preprocess")
     if result.n_rois == 0:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from mcal.console import console, print_frame
+from mcal.console import console
 
 
 @click.command()
@@ -51,31 +51,36 @@ def register(run_id: str, alias: str, experiment: str) -> None:
               help="With --evaluate: the metrics JSON [default: beside --out, NAME_metrics.json].")
 @click.option("--strict", is_flag=True, help="Refuse every row with a warning (not MG, colour, "
               "multi-frame, spacing or size unlike the training ROIs) instead of predicting it.")
+@click.option("--chunk", default=64, show_default=True, type=click.IntRange(min=1),
+              help="Files read, predicted and written to --out together.")
 def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
             cam_dir: Path | None, evaluate: bool, labels_csv: Path | None,
-            patient_pattern: str | None, metrics_out: Path | None, strict: bool) -> None:
+            patient_pattern: str | None, metrics_out: Path | None, strict: bool,
+            chunk: int) -> None:
     """P(malignant) for ROI files or folders (DICOM, PNG, JPEG, PGM) with a registered model.
 
     The warning column names what differs from the images the model learned from: a Modality
     other than MG, colour converted to gray, a multi-frame file, pixel spacing more than 2x off
     the cache's, an image much smaller than the cache's ROIs. --strict refuses such rows.
+
+    Files are predicted a chunk at a time and each chunk's rows are written to --out as soon as
+    they are done, so a folder of any size runs in bounded memory.
     """
     from mlflow.exceptions import MlflowException
 
-    from mcal_lightning.tracking.predict import predict_files
+    from mcal.predict_output import report_predictions, write_streamed
+    from mcal_lightning.tracking.predict import COLUMNS, image_paths, predict_chunks
     from mcal_lightning.tracking.pyfunc import UnsupportedModel, load_model
     from mcal_lightning.tracking.store import use_tracking
 
     try:
         use_tracking()
-        model = load_model(model_uri) if cam_dir is not None else None  # loaded once for both
-        table = predict_files(model_uri, paths, model=model, strict=strict)
+        model = load_model(model_uri)  # once, for the predictions and the overlays
+        files = image_paths(paths)
+        table = write_streamed(predict_chunks(model, files, chunk, strict), COLUMNS, out)
     except (UnsupportedModel, MlflowException) as exc:
         raise click.ClickException(str(exc)) from exc
-    print_frame(table, f"predictions of {model_uri}")
-    if out is not None:
-        table.to_csv(out, index=False)
-        console.print(f"wrote {out}")
+    report_predictions(table, f"predictions of {model_uri}", out)
     if evaluate:
         from mcal.predict_evaluation import metrics_path, report_evaluation
 
@@ -83,7 +88,6 @@ def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
                           metrics_path(out, metrics_out))
     if cam_dir is not None:
         from mcal_lightning.explain.file_overlays import write_cam_overlays
-        from mcal_lightning.tracking.predict import image_paths
 
-        written = write_cam_overlays(model, image_paths(paths), cam_dir)
+        written = write_cam_overlays(model, files, cam_dir)
         console.print(f"wrote {len(written)} Grad-CAM overlays to {cam_dir}")

@@ -6,7 +6,7 @@ Layout under the cache root::
     <config folder>/items/<sha1 of source file>.npy      one processed ROI, reused across runs
     <config folder>/datasets/<dataset key>/rois.npy      all ROIs, (N, size, size)
     <config folder>/datasets/<dataset key>/index.csv     patient_id, label, split, descriptors...
-    <config folder>/datasets/<dataset key>/source_stats.json   spacing and size of the sources
+    <config folder>/datasets/<dataset key>/source_stats.json   spacing, size, encoding of sources
     LATEST                                               the dataset built last
 
 The dataset key hashes the config and every source's content hash, so a rerun over unchanged
@@ -20,6 +20,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from preprocessing.images import UnreadableImage, decode_with_spacing
+from preprocessing.images import UnreadableImage, decode_source
 from preprocessing.index.table import Index, Quarantine
 from preprocessing.pipeline import PreprocessConfig, process_roi
 
@@ -47,6 +48,7 @@ class CacheResult:
     n_reused: int
     quarantine: pd.DataFrame
     reused_dataset: bool
+    source_stats: dict[str, object]  # what source_stats.json says
 
 
 @dataclass(frozen=True)
@@ -84,26 +86,31 @@ def process_file(task: tuple[str, str, dict[str, object]]) -> tuple[str, str, st
     if item.is_file():
         return sha, "reused", ""
     try:
-        image, spacing = decode_with_spacing(data, source)
-        array = process_roi(image, PreprocessConfig(**config_dict), spacing)
+        decoded = decode_source(data, source)
+        array = process_roi(decoded.image, PreprocessConfig(**config_dict), decoded.spacing)
     except UnreadableImage as exc:
         return sha, "error", str(exc)
     atomic_save_npy(item, array)
-    shape = {"rows": int(image.shape[0]), "cols": int(image.shape[1]), "spacing": spacing}
-    atomic_write_bytes(item.with_suffix(".json"), json.dumps(shape).encode())
+    rows, cols = decoded.image.shape
+    sidecar = {"rows": int(rows), "cols": int(cols), "spacing": decoded.spacing,
+               "encoding": decoded.encoding}
+    atomic_write_bytes(item.with_suffix(".json"), json.dumps(sidecar).encode())
     return sha, "processed", ""
 
 
 def source_stats(items_dir: Path, shas: list[str]) -> dict[str, object]:
-    """Median pixel spacing and the 5th percentile of the short side of the source images, from
-    the items' sidecars (items made before sidecars existed are left out)."""
+    """Median pixel spacing, the 5th percentile of the short side and the count of each encoding
+    ("8-bit lossy JPEG", ...) of the source images, from the items' sidecars (items made before
+    sidecars, or before they held the encoding, are left out of what they lack)."""
     found = [json.loads(f.read_text()) for f in (items_dir / f"{sha}.json" for sha in shas)
              if f.is_file()]
     spacings = [float(np.mean(s["spacing"])) for s in found if s.get("spacing")]
     sides = [min(s["rows"], s["cols"]) for s in found]
+    encodings = Counter(s["encoding"] for s in found if "encoding" in s)
     return {"n": len(found),
             "pixel_spacing_mm": float(np.median(spacings)) if spacings else None,
-            "short_side_px_p05": float(np.percentile(sides, 5)) if sides else None}
+            "short_side_px_p05": float(np.percentile(sides, 5)) if sides else None,
+            "encodings": dict(sorted(encodings.items()))}
 
 
 def run_tasks(tasks: list[tuple[str, str, dict[str, object]]], workers: int,
@@ -169,14 +176,16 @@ def build_cache(index: Index, cache_dir: Path, config: PreprocessConfig,
     reused_dataset = target.is_dir()
     if not reused_dataset:
         assemble(table, items_dir, target, config.size, config.dtype)
-    if not (target / SOURCE_STATS).is_file():
+    if (target / SOURCE_STATS).is_file():
+        stats = json.loads((target / SOURCE_STATS).read_text())
+    else:
         stats = source_stats(items_dir, list(table["source_sha1"]))
         atomic_write_bytes(target / SOURCE_STATS, json.dumps(stats, indent=2).encode())
     relative = target.relative_to(cache_dir).as_posix()
     atomic_write_bytes(Path(cache_dir) / LATEST, f"{relative}\n".encode())
     statuses = [status for _, status, _ in outcomes]
     return CacheResult(target, len(table), statuses.count("processed"), statuses.count("reused"),
-                       quarantine.frame(), reused_dataset)
+                       quarantine.frame(), reused_dataset, stats)
 
 
 def resolve_dataset(path: Path) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -12,6 +13,7 @@ import numpy as np
 import pydicom
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from pydicom.pixels.utils import get_expected_length
+from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLSNearLossless
 
 RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".pgm", ".tif", ".tiff"}
 DICOM_SUFFIXES = {".dcm", ".dicom"}
@@ -20,6 +22,20 @@ IMAGE_SUFFIXES = RASTER_SUFFIXES | DICOM_SUFFIXES
 _CUT_SHORT = "End of file reached before delimiter"
 # the optional extra whose decoder pydicom names when JPEG Lossless / 12-bit JPEG cannot decode
 _LIBJPEG_HINT = "pip install 'mcal[libjpeg]' adds JPEG Lossless and 12-bit JPEG (GPL-3.0)"
+# transfer syntaxes that are lossy by definition (JPEG 2000 says so in LossyImageCompression)
+LOSSY_SYNTAXES = {JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLSNearLossless}
+RASTER_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF",
+                b"MM\x00*": "TIFF", b"P2": "PGM", b"P5": "PGM"}
+JPEG_SCAN, JPEG_END = b"\xff\xda", b"\xff\xd9"
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """A decoded file: its pixels, its (row, column) spacing in mm, and how it was stored."""
+
+    image: np.ndarray  # 2-D float32
+    spacing: tuple[float, float] | None  # None: not known
+    encoding: str  # e.g. "12-bit lossless DICOM", "8-bit lossy JPEG"
 
 
 class UnreadableImage(ValueError):
@@ -89,35 +105,73 @@ def pixel_spacing(ds: pydicom.Dataset) -> tuple[float, float] | None:
     return None
 
 
+def dicom_encoding(ds: pydicom.Dataset) -> str:
+    """Bits stored, lossy or not (by transfer syntax or LossyImageCompression), "DICOM"."""
+    lossy = (ds.file_meta.TransferSyntaxUID in LOSSY_SYNTAXES
+             or str(ds.get("LossyImageCompression", "")).strip() == "01")
+    bits = ds.get("BitsStored") or ds.get("BitsAllocated") or "?"
+    return f"{bits}-bit {'lossy' if lossy else 'lossless'} DICOM"
+
+
+def raster_kind(data: bytes, suffix: str) -> str:
+    """JPEG, PNG, TIFF or PGM by the file's first bytes, else its suffix."""
+    found = (kind for magic, kind in RASTER_MAGIC.items() if data.startswith(magic))
+    return next(found, suffix.lstrip(".").upper() or "raster")
+
+
+def check_complete_jpeg(data: bytes) -> None:
+    """A JPEG cut short raises UnreadableImage with that reason (some OpenCV builds decode such
+    a file, the missing part grey, with only a warning; others refuse it without a reason)."""
+    last_scan = data.rfind(JPEG_SCAN)
+    if last_scan < 0 or data.find(JPEG_END, last_scan) < 0:
+        raise UnreadableImage("truncated JPEG (no end-of-image marker after its last scan)")
+
+
+def decode_dicom_source(data: bytes) -> SourceImage:
+    if not looks_like_dicom(data):
+        raise UnreadableImage("not a DICOM file (no DICM preamble)")
+    try:
+        ds = read_dataset(data)
+        return SourceImage(check_usable(dicom_to_array(ds)), pixel_spacing(ds),
+                           dicom_encoding(ds))
+    except UnreadableImage:
+        raise
+    except Exception as exc:  # pydicom raises many types on broken files
+        raise decode_failure(exc) from exc
+
+
+def decode_raster_source(data: bytes, suffix: str) -> SourceImage:
+    kind = raster_kind(data, suffix)
+    if kind == "JPEG":
+        check_complete_jpeg(data)
+    raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        what = f"{suffix} file" if suffix else "file"
+        raise UnreadableImage(f"not a decodable {what}: expected DICOM, PNG, JPEG or PGM")
+    encoding = f"{raw.dtype.itemsize * 8}-bit {'lossy' if kind == 'JPEG' else 'lossless'} {kind}"
+    if raw.ndim == 3:
+        raw = cv2.cvtColor(raw[..., :3], cv2.COLOR_BGR2GRAY)
+    return SourceImage(check_usable(raw.astype(np.float32)), None, encoding)
+
+
+def decode_source(data: bytes, name: str) -> SourceImage:
+    """Decode file content (DICOM or raster, by content and suffix); raise UnreadableImage
+    with a reason."""
+    suffix = Path(name).suffix.lower()
+    if suffix in DICOM_SUFFIXES or looks_like_dicom(data):
+        return decode_dicom_source(data)
+    return decode_raster_source(data, suffix)
+
+
 def decode_bytes(data: bytes, name: str) -> np.ndarray:
     """Decode file content to a 2-D float32 array; raise UnreadableImage with a reason."""
-    return decode_with_spacing(data, name)[0]
+    return decode_source(data, name).image
 
 
 def decode_with_spacing(data: bytes, name: str) -> tuple[np.ndarray, tuple[float, float] | None]:
     """decode_bytes, plus the DICOM's (row, column) pixel spacing in mm (None: not known)."""
-    spacing = None
-    suffix = Path(name).suffix.lower()
-    if suffix in DICOM_SUFFIXES or looks_like_dicom(data):
-        if not looks_like_dicom(data):
-            raise UnreadableImage("not a DICOM file (no DICM preamble)")
-        try:
-            ds = read_dataset(data)
-            image = dicom_to_array(ds)
-            spacing = pixel_spacing(ds)
-        except UnreadableImage:
-            raise
-        except Exception as exc:  # pydicom raises many types on broken files
-            raise decode_failure(exc) from exc
-    else:
-        raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if raw is None:
-            kind = f"{suffix} file" if suffix else "file"
-            raise UnreadableImage(f"not a decodable {kind}: expected DICOM, PNG, JPEG or PGM")
-        if raw.ndim == 3:
-            raw = cv2.cvtColor(raw[..., :3], cv2.COLOR_BGR2GRAY)
-        image = raw.astype(np.float32)
-    return check_usable(image), spacing
+    source = decode_source(data, name)
+    return source.image, source.spacing
 
 
 def check_usable(image: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from pydicom.pixels import apply_color_lut, pixel_array
 from preprocessing.images import (
     DICOM_SUFFIXES,
     UnreadableImage,
+    check_complete_jpeg,
     check_native_length,
     check_usable,
     decode_failure,
@@ -27,6 +28,7 @@ from preprocessing.images import (
     grayscale_values,
     looks_like_dicom,
     pixel_spacing,
+    raster_kind,
     read_dataset,
 )
 
@@ -87,6 +89,8 @@ def decode_dicom(data: bytes) -> Decoded:
 
 
 def decode_raster(data: bytes, name: str) -> Decoded:
+    if raster_kind(data, "") == "JPEG":
+        check_complete_jpeg(data)  # colour files skip decode_with_spacing, which checks it
     raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if raw is None or raw.ndim != 3:
         image, spacing = decode_with_spacing(data, name)  # gray, or the reason it is unreadable

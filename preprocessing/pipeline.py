@@ -26,6 +26,7 @@ from preprocessing.images import UnreadableImage, normalise
 
 PIPELINE_VERSION = 1  # bump when processing changes, so old caches are not reused
 ASPECTS = ("stretch", "pad")
+ENHANCEMENTS = ("none", "tophat")
 DTYPES = {"uint8": np.uint8, "uint16": np.uint16}
 
 
@@ -50,6 +51,8 @@ class PreprocessConfig:
     version: int = PIPELINE_VERSION
     spacing_mm: float | None = None
     spacing_fallback_mm: float | None = None
+    enhance: str = "none"
+    tophat_mm: float = 1.0
 
     def __post_init__(self) -> None:
         if self.filter not in FILTERS:
@@ -58,6 +61,10 @@ class PreprocessConfig:
             raise ValueError(f"unknown aspect {self.aspect!r}; choose from {ASPECTS}")
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; choose from {sorted(DTYPES)}")
+        if self.enhance not in ENHANCEMENTS:
+            raise ValueError(f"unknown enhance {self.enhance!r}; choose from {ENHANCEMENTS}")
+        if not self.tophat_mm > 0:
+            raise ValueError(f"tophat_mm must be a positive number of mm, got {self.tophat_mm!r}")
         if self.size < 8:
             raise ValueError(f"size must be at least 8 px, got {self.size}")
         for name in ("spacing_mm", "spacing_fallback_mm"):
@@ -84,12 +91,15 @@ class PreprocessConfig:
         for name in ("spacing_mm", "spacing_fallback_mm"):  # the paper's mode keeps its old keys
             if fields[name] is None:
                 del fields[name]
+        if fields["enhance"] == "none":
+            del fields["enhance"], fields["tophat_mm"]
         blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def folder_name(self) -> str:
         mode = self.aspect if self.spacing_mm is None else f"{self.spacing_mm:g}mm"
-        return f"{self.size}px-{self.filter}-{mode}-{self.key()[:8]}"
+        enhance = "" if self.enhance == "none" else f"-tophat{self.tophat_mm:g}mm"
+        return f"{self.size}px-{self.filter}-{mode}{enhance}-{self.key()[:8]}"
 
 
 def pad_to_square(image: np.ndarray) -> np.ndarray:
@@ -164,6 +174,21 @@ def resize_roi(image: np.ndarray, config: PreprocessConfig,
                               config.size)
 
 
+def white_tophat(image: np.ndarray, radius_mm: float,
+                 pixel_spacing_mm: tuple[float, float] | None) -> np.ndarray:
+    """What is brighter than its surroundings and narrower than a disk of radius_mm.
+
+    The disk is sized from the file's spacing (2% of the short side when none is known).
+    """
+    if pixel_spacing_mm is not None:
+        radius = radius_mm / min(pixel_spacing_mm)
+    else:
+        radius = 0.02 * min(image.shape)
+    side = 2 * max(1, round(radius)) + 1
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+    return cv2.morphologyEx(image.astype(np.float32), cv2.MORPH_TOPHAT, disk)
+
+
 def quantise(image: np.ndarray, dtype: str) -> np.ndarray:
     top = np.iinfo(DTYPES[dtype]).max
     return np.clip(np.rint(image * top), 0, top).astype(DTYPES[dtype])
@@ -181,4 +206,6 @@ def process_roi(image: np.ndarray, config: PreprocessConfig,
     if config.artifacts:
         unit = remove_artifacts(unit)
     unit = apply_filter(config.filter, unit)
+    if config.enhance == "tophat":
+        unit = white_tophat(unit, config.tophat_mm, pixel_spacing_mm)
     return quantise(resize_roi(unit, config, pixel_spacing_mm), config.dtype)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,18 +63,30 @@ def refuse_warned(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def predict_chunks(model: Any, files: Sequence[Path], chunk: int = 64,
+                   strict: bool = False) -> Iterator[pd.DataFrame]:
+    """predict_chunk's rows, chunk files at a time in file order, as each chunk is done.
+
+    Only one chunk's files are read and decoded at a time, so memory does not grow with the
+    number of files. A progress bar (files) goes to stderr when there is more than one chunk.
+    """
+    with tqdm(total=len(files), desc="predict", unit="file", disable=len(files) <= chunk) as bar:
+        for start in range(0, len(files), chunk):
+            part = predict_chunk(model, list(files[start : start + chunk]), strict)
+            bar.update(len(part))
+            yield part
+
+
 def predict_files(model_uri: str, paths: Iterable[Path], chunk: int = 64,
                   model: Any | None = None, strict: bool = False) -> pd.DataFrame:
     """One row per file: file, p_malignant, label (benign/malignant), error, warning.
 
-    Files are read and predicted a chunk at a time, so a large folder never sits in memory whole.
+    Files are read and predicted a chunk at a time (``predict_chunks``), so a large folder
+    never sits in memory whole; only the small table of results does.
     model: the pyfunc already loaded from model_uri (``pyfunc.load_model``), to load it once.
     strict: a row with a warning is refused (error says why) instead of predicted.
     """
     use_tracking()
     model = model if model is not None else load_model(model_uri)
-    files = image_paths(paths)
-    starts = range(0, len(files), chunk)
-    parts = [predict_chunk(model, files[i : i + chunk], strict)
-             for i in tqdm(starts, desc="predict", unit="chunk", disable=len(starts) < 2)]
+    parts = list(predict_chunks(model, image_paths(paths), chunk, strict))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -52,16 +53,22 @@ def is_binary(image: np.ndarray) -> bool:
 
 
 def split_crop_and_mask(
-    files: list[Path], full_shape: tuple[int, int] | None
+    files: list[Path], full_shape: tuple[int, int] | None,
+    shape_of: Callable[[Path], tuple[int, int] | None] = dicom_shape,
+    looks_binary: Callable[[np.ndarray], bool] = is_binary,
 ) -> tuple[Path, Path]:
-    """The mask is binary and as large as the full image; the crop is neither."""
-    shapes = {f: dicom_shape(f) for f in files}
+    """The mask is binary and as large as the full image; the crop is neither.
+
+    By shape when the full image's is known and exactly one file has it (shape_of: from the
+    header, no pixels read), else by content (looks_binary on the decoded pixels).
+    """
+    shapes = {f: shape_of(f) for f in files}
     if full_shape is not None:
         masks = [f for f in files if shapes[f] == full_shape]
         crops = [f for f in files if shapes[f] != full_shape]
         if len(masks) == 1 and len(crops) == 1:
             return crops[0], masks[0]
-    binary = {f: is_binary(read_image(f)) for f in files}
+    binary = {f: looks_binary(read_image(f)) for f in files}
     masks = [f for f in files if binary[f]]
     crops = [f for f in files if not binary[f]]
     if len(crops) != 1 or len(masks) != 1:
@@ -99,12 +106,25 @@ def index_row(row: pd.Series, resolver: PathResolver) -> dict[str, object]:
     return record
 
 
-def index_cbis(data_dir: Path, progress: bool = True) -> Index:
-    table = pd.concat([read_calc_csv(p, s) for s, p in find_calc_csvs(data_dir).items()])
-    resolver, quarantine, records = PathResolver(data_dir), Quarantine(), []
+def read_calc_tables(csv_dir: Path) -> pd.DataFrame:
+    """Both official calc CSVs in csv_dir as one table (column split: train or test)."""
+    return pd.concat([read_calc_csv(p, s) for s, p in find_calc_csvs(csv_dir).items()])
+
+
+def index_table(table: pd.DataFrame, to_record: Callable[[pd.Series], dict[str, object]],
+                progress: bool) -> tuple[pd.DataFrame, Quarantine]:
+    """Each CSV row through to_record; a row it refuses (UnreadableImage) is quarantined."""
+    quarantine, records = Quarantine(), []
     for _, row in tqdm(table.iterrows(), total=len(table), desc="index", disable=not progress):
         try:
-            records.append(index_row(row, resolver))
+            records.append(to_record(row))
         except UnreadableImage as exc:
             quarantine.add(roi_id_of(row), row["crop_path"], str(exc))
-    return Index(finish_rows(records), quarantine.frame(), data_dir, "cbis")
+    return finish_rows(records), quarantine
+
+
+def index_cbis(data_dir: Path, progress: bool = True) -> Index:
+    resolver = PathResolver(data_dir)
+    rows, quarantine = index_table(read_calc_tables(data_dir),
+                                   lambda row: index_row(row, resolver), progress)
+    return Index(rows, quarantine.frame(), data_dir, "cbis")

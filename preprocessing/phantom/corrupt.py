@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pydicom
 from pydicom.uid import JPEGLSLossless
+
+from preprocessing.phantom.kaggle_writer import write_jpeg
 
 CORRUPT_KINDS: tuple[str, ...] = (
     "truncated",  # the crop file cut in the middle of its pixel data
@@ -17,6 +20,10 @@ CORRUPT_KINDS: tuple[str, ...] = (
     "truncated_compressed",  # the crop re-encoded JPEG-LS Lossless, then cut inside its frame
 )
 UNKNOWN_PATHOLOGY = "UNKNOWN"
+# In the Kaggle edition (8-bit JPEGs) the same kinds break the JPEG crop instead, except the
+# last: a JPEG cut short is already "truncated", so there the ROI's series is left out of
+# dicom_info.csv (its files stay on disk), which no CSV path can then be resolved through.
+KAGGLE_UNLISTED = "truncated_compressed"
 
 
 def corrupt_kind(k: int) -> str:
@@ -64,3 +71,24 @@ def corrupt_case(kind: str, crop_file: Path, row: dict[str, str]) -> None:
         _truncate_compressed(crop_file)
     else:
         raise ValueError(f"unknown corrupt kind {kind!r}")
+
+
+def _cut_in_half(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def corrupt_kaggle_case(kind: str, crop_file: Path, row: dict[str, str],
+                        info_rows: list[dict[str, str]]) -> None:
+    """Break one case of the Kaggle layout in place: its JPEG crop, its CSV row, or its
+    dicom_info rows (info_rows, edited in place)."""
+    if kind == "truncated":
+        _cut_in_half(crop_file)
+    elif kind == "blank_crop":
+        shape = cv2.imread(str(crop_file), cv2.IMREAD_GRAYSCALE).shape
+        write_jpeg(crop_file, np.full(shape, 128, np.uint8))
+    elif kind == KAGGLE_UNLISTED:
+        series = crop_file.parent.name
+        info_rows[:] = [r for r in info_rows if r["SeriesInstanceUID"] != series]
+    else:  # unknown pathology, missing file, text in place of the image: as in TCIA's layout
+        corrupt_case(kind, crop_file, row)

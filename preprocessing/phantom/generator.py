@@ -16,7 +16,15 @@ import numpy as np
 from tqdm import tqdm
 
 from preprocessing.phantom.cases import plan_patient
-from preprocessing.phantom.corrupt import corrupt_case, corrupt_kind
+from preprocessing.phantom.corrupt import corrupt_case, corrupt_kaggle_case, corrupt_kind
+from preprocessing.phantom.kaggle_writer import (
+    CSV_DIR,
+    DICOM_INFO_COLUMNS,
+    DICOM_INFO_NAME,
+    KAGGLE_LAYOUT,
+    LAYOUTS,
+    TCIA_LAYOUT,
+)
 from preprocessing.phantom.render import (
     DEFAULT_REDUCTION,
     FULL_IMAGE_MODES,
@@ -57,16 +65,21 @@ def _write_calc_signals(out_dir: Path, output: PatientOutput) -> None:
 
 
 def build_patient(index: int, out_dir: Path, seed: int, scale: float, n_regular: int,
-                  full_images: str = "full", reduction: int = DEFAULT_REDUCTION) -> PatientOutput:
+                  full_images: str = "full", reduction: int = DEFAULT_REDUCTION,
+                  layout: str = TCIA_LAYOUT) -> PatientOutput:
     """Plan, render and write one patient; indices past n_regular become corrupt cases."""
     rng = np.random.default_rng([seed, index])
     corrupt = index > n_regular
     plan = plan_patient(rng, index, single_roi=corrupt)
-    output = render_patient(out_dir, seed, scale, plan, rng, full_images, reduction)
+    output = render_patient(out_dir, seed, scale, plan, rng, full_images, reduction, layout)
     if corrupt:
         (_, row), files = output.csv_rows[0], output.roi_files[0]
         row["cropped image file path"], row["ROI mask file path"] = files.crop + "\n", files.mask
-        corrupt_case(corrupt_kind(index - n_regular - 1), out_dir / files.crop, row)
+        kind, crop_file = corrupt_kind(index - n_regular - 1), out_dir / output.file_of(files.crop)
+        if layout == KAGGLE_LAYOUT:
+            corrupt_kaggle_case(kind, crop_file, row, output.dicom_info_rows)
+        else:
+            corrupt_case(kind, crop_file, row)
         output.truth_rows.clear()  # corrupt cases are not in the sidecar
         output.calc_signals.clear()
     _write_calc_signals(out_dir, output)
@@ -132,8 +145,8 @@ def bayes_auc(truth_rows: list[dict[str, str]]) -> float:
 
 def generate_phantom(out_dir: Path, patients: int = 200, seed: int = 0, scale: float = 1.0,
                      corrupt: int = 0, workers: int | None = None, progress: bool = True,
-                     full_images: str = "full",
-                     reduction: int = DEFAULT_REDUCTION) -> PhantomResult:
+                     full_images: str = "full", reduction: int = DEFAULT_REDUCTION,
+                     layout: str = TCIA_LAYOUT) -> PhantomResult:
     """Write a phantom CBIS-DDSM calcification set (TCIA layout, official CSVs) to out_dir.
 
     Patients are P_00001..P_<patients>. The corrupt cases get the next patient ids, one CC ROI
@@ -153,6 +166,14 @@ def generate_phantom(out_dir: Path, patients: int = 200, seed: int = 0, scale: f
     "full" writes the full-field images uncompressed at full size (as CBIS-DDSM has them);
     "reduced" writes them block-averaged by the integer reduction, PixelSpacing multiplied by
     it (so they no longer have the masks' size); "none" writes none, the CSVs still naming them.
+
+    layout "kaggle-jpeg" writes the same cases as CBIS-DDSM's Kaggle edition holds them: the
+    CSVs (unchanged, TCIA paths) under csv/ with csv/dicom_info.csv, one row per image written
+    (kaggle_writer.DICOM_INFO_COLUMNS), and each image as an 8-bit JPEG (min-max of its
+    modality values, quality 90) at jpeg/<SeriesInstanceUID>/1-N.jpg, a crop and its mask
+    sharing one series and numbered in either order; no PixelSpacing. The sidecars stay at the
+    top. Corrupt cases break the JPEG crop, or (corrupt.KAGGLE_UNLISTED) leave the ROI's series
+    out of dicom_info.csv.
     """
     from preprocessing.index.cbis_csv import CALC_COLUMNS, CALC_CSV_NAMES  # pandas: not in workers
 
@@ -160,20 +181,29 @@ def generate_phantom(out_dir: Path, patients: int = 200, seed: int = 0, scale: f
         raise ValueError(f"full_images must be one of {FULL_IMAGE_MODES}, got {full_images!r}")
     if full_images == "reduced" and (not isinstance(reduction, int) or reduction < 2):
         raise ValueError(f"reduction must be an integer >= 2, got {reduction!r}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     task = partial(build_patient, out_dir=out_dir, seed=seed, scale=scale, n_regular=patients,
-                   full_images=full_images, reduction=reduction)
+                   full_images=full_images, reduction=reduction, layout=layout)
     indices = list(range(1, patients + corrupt + 1))
     workers = min(workers or os.cpu_count() or 1, max(len(indices), 1))
     csv_rows: dict[str, list[dict[str, str]]] = {split: [] for split in CALC_CSV_NAMES}
     truth_rows: list[dict[str, str]] = []
+    info_rows: list[dict[str, str]] = []
     for output in _run_all(task, indices, workers, progress):
         for split, row in output.csv_rows:
             csv_rows[split].append(row)
         truth_rows.extend(output.truth_rows)
+        info_rows.extend(output.dicom_info_rows)
+    csv_dir = out_dir / CSV_DIR if layout == KAGGLE_LAYOUT else out_dir
+    csv_dir.mkdir(exist_ok=True)
     for split, name in CALC_CSV_NAMES.items():
-        _write_csv(out_dir / name, CALC_COLUMNS, sorted(csv_rows[split], key=_row_key), "\r\n")
+        _write_csv(csv_dir / name, CALC_COLUMNS, sorted(csv_rows[split], key=_row_key), "\r\n")
+    if layout == KAGGLE_LAYOUT:
+        info_rows.sort(key=lambda r: r["image_path"])
+        _write_csv(csv_dir / DICOM_INFO_NAME, DICOM_INFO_COLUMNS, info_rows, "\n")
     truth_rows.sort(key=lambda r: r["roi_id"])
     truth_csv = out_dir / TRUTH_CSV_NAME
     _write_csv(truth_csv, TRUTH_COLUMNS, truth_rows, "\n")

@@ -9,7 +9,9 @@ written pixel.
 
 Every pixel is drawn the same way whatever is written: full_images only decides whether the
 full-field image is stored at full size ("full"), block-averaged by an integer factor
-("reduced") or not at all ("none"); the random stream, the masks and the crops do not change.
+("reduced") or not at all ("none"), and layout whether each image is a TCIA DICOM ("tcia") or
+an 8-bit JPEG of the Kaggle edition with its dicom_info.csv row ("kaggle-jpeg"); the random
+stream, the CSV rows and the modality values of masks and crops do not change.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ from preprocessing.phantom.dicom_writer import (
     write_mg_dicom,
 )
 from preprocessing.phantom.draw import render_lesion
+from preprocessing.phantom.kaggle_writer import (
+    KAGGLE_LAYOUT,
+    LAYOUTS,
+    TCIA_LAYOUT,
+    write_kaggle_image,
+)
 
 MIN_SIDE_PX = 64
 FULL_IMAGE_MODES = ("full", "reduced", "none")
@@ -64,6 +72,12 @@ class PatientOutput:
     roi_files: list[RoiFiles] = field(default_factory=list)
     # (roi_id, calcification-only signal in the crop's frame, uint16 12-bit units) per ROI
     calc_signals: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    dicom_info_rows: list[dict[str, str]] = field(default_factory=list)  # kaggle-jpeg only
+    written: dict[str, str] = field(default_factory=dict)  # kaggle-jpeg: TCIA path -> JPEG path
+
+    def file_of(self, rel: str) -> str:
+        """Where the file the CSV names as rel was written (itself in the TCIA layout)."""
+        return self.written.get(rel, rel)
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,7 @@ class _Context:
     lesions3d: dict[str, Lesion3D]
     full_images: str = "full"
     reduction: int = DEFAULT_REDUCTION
+    layout: str = TCIA_LAYOUT
 
     @property
     def pixel_spacing_mm(self) -> float:
@@ -94,8 +109,15 @@ def _uids(ctx: _Context, folder: str) -> tuple[str, str]:
     return deterministic_uid(seed, folder, "study"), deterministic_uid(seed, folder, "series")
 
 
-def _write(ctx: _Context, rel: str, values: np.ndarray, header: DicomHeader,
-           presentation: Presentation, reduction: int = 1, rle: bool = False) -> None:
+def _write(ctx: _Context, output: PatientOutput, rel: str, values: np.ndarray,
+           header: DicomHeader, presentation: Presentation, reduction: int = 1,
+           rle: bool = False, series_size: int = 1) -> None:
+    """One image: a DICOM at rel (TCIA), or a JPEG plus its dicom_info row (Kaggle edition)."""
+    if ctx.layout == KAGGLE_LAYOUT:
+        jpeg, info = write_kaggle_image(ctx.out_dir, values, header, series_size)
+        output.written[rel] = jpeg
+        output.dicom_info_rows.append(info)
+        return
     write_mg_dicom(ctx.out_dir / rel, stored_values(values, presentation), header, presentation,
                    pixel_spacing_mm=ctx.pixel_spacing_mm * reduction, rle=rle)
 
@@ -212,13 +234,14 @@ def _quantise(noisy: np.ndarray) -> np.ndarray:
     return noisy.astype(np.uint16)
 
 
-def _write_full_image(ctx: _Context, rel: str, values: np.ndarray, header: DicomHeader,
-                      presentation: Presentation, crop_shapes: list[tuple[int, int]]) -> None:
+def _write_full_image(ctx: _Context, output: PatientOutput, rel: str, values: np.ndarray,
+                      header: DicomHeader, presentation: Presentation,
+                      crop_shapes: list[tuple[int, int]]) -> None:
     if ctx.full_images == "full":
-        _write(ctx, rel, values, header, presentation)
+        _write(ctx, output, rel, values, header, presentation)
     elif ctx.full_images == "reduced":
         reduced = reduce_image(values, ctx.reduction, tuple(crop_shapes))
-        _write(ctx, rel, reduced, header, presentation, reduction=ctx.reduction)
+        _write(ctx, output, rel, reduced, header, presentation, reduction=ctx.reduction)
     elif ctx.full_images != "none":
         raise ValueError(f"full_images must be one of {FULL_IMAGE_MODES}, got {ctx.full_images!r}")
 
@@ -244,13 +267,15 @@ def render_view(ctx: _Context, rng: np.random.Generator, breast: BreastPlan, vie
         folder = case_folder(plan.split, plan.patient_id, side, view, abnormality_id)
         base = "/".join([folder, *_uids(ctx, folder)])
         files = RoiFiles(full_rel, f"{base}/000001.dcm", f"{base}/000000.dcm")
-        _write(ctx, files.mask, mask.astype(np.uint16) * np.uint16(255),
-               _header(ctx, side, view, folder, 0, "ROI mask images"), Presentation(), rle=True)
+        _write(ctx, output, files.mask, mask.astype(np.uint16) * np.uint16(255),
+               _header(ctx, side, view, folder, 0, "ROI mask images"), Presentation(), rle=True,
+               series_size=2)
         rows, cols = crop_box(mask, rng.uniform(0.05, 0.15))
         crop = values[rows, cols]
         crop_shapes.append(crop.shape)
-        _write(ctx, files.crop, crop, _header(ctx, side, view, folder, 1, "cropped images"),
-               draw_presentation(rng))
+        _write(ctx, output, files.crop, crop,
+               _header(ctx, side, view, folder, 1, "cropped images"), draw_presentation(rng),
+               series_size=2)
         swapped = bool(rng.random() < P_SWAPPED_CROP_MASK)
         output.csv_rows.append((plan.split, csv_row(plan, side, view, abnormality_id, lesion,
                                                     files, swapped)))
@@ -258,16 +283,20 @@ def render_view(ctx: _Context, rng: np.random.Generator, breast: BreastPlan, vie
         output.calc_signals.append((output.truth_rows[-1]["roi_id"],
                                     calc_signal_in(added, rows, cols)))
         output.roi_files.append(files)
-    _write_full_image(ctx, full_rel, values, full_header, full_presentation, crop_shapes)
+    _write_full_image(ctx, output, full_rel, values, full_header, full_presentation,
+                      crop_shapes)
 
 
 def render_patient(out_dir: Path, seed: int, scale: float, plan: PatientPlan,
                    rng: np.random.Generator, full_images: str = "full",
-                   reduction: int = DEFAULT_REDUCTION) -> PatientOutput:
+                   reduction: int = DEFAULT_REDUCTION,
+                   layout: str = TCIA_LAYOUT) -> PatientOutput:
     """Write every file of one patient; the same lesion is drawn in 3-D once for both views."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     lesions3d = {lesion.lesion_id: make_lesion(rng, lesion.calc_type, lesion.distribution)
                  for breast in plan.breasts for lesion in breast.lesions}
-    ctx = _Context(out_dir, seed, scale, plan, lesions3d, full_images, reduction)
+    ctx = _Context(out_dir, seed, scale, plan, lesions3d, full_images, reduction, layout)
     output = PatientOutput()
     for breast in plan.breasts:
         for view in ("CC", "MLO"):

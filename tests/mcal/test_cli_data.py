@@ -148,3 +148,45 @@ def test_preprocess_fixed_spacing_refuses_files_without_spacing(runner: CliRunne
     assert "no PixelSpacing" in out.output
     out = runner.invoke(main, [*common, "--assume-spacing-mm", "0.05"])
     assert out.exit_code == 0, out.output
+
+
+def test_phantom_layout_choices_match_the_library():
+    from mcal.commands_data import phantom
+    from preprocessing.phantom.kaggle_writer import LAYOUTS, TCIA_LAYOUT
+
+    option = next(p for p in phantom.params if p.name == "layout")
+    assert tuple(option.type.choices) == LAYOUTS and option.default == TCIA_LAYOUT
+
+
+def test_kaggle_layout_phantom_index_preprocess(runner: CliRunner, tmp_path: Path):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    out = runner.invoke(main, ["phantom", "--out", str(data), "--patients", "6", "--scale",
+                               "0.06", "--corrupt", "6", "--workers", "1", "--layout",
+                               "kaggle-jpeg"])
+    assert out.exit_code == 0, out.output
+    assert "layout: Kaggle edition" in out.output
+    assert (data / "csv" / "dicom_info.csv").is_file() and not list(data.rglob("*.dcm"))
+
+    out = runner.invoke(main, ["index", "--data", str(data), "--cache", str(cache)])
+    assert out.exit_code == 0, out.output
+    said = " ".join(out.output.split())  # rich wraps long lines
+    assert "(kaggle-jpeg layout)" in said and "quarantine: 6 bad rows" in said
+    assert "not in dicom_info.csv" in said and "truncated JPEG" in said
+    rows = pd.read_csv(cache / "mcal_index" / "index.csv")
+    assert rows["crop_path"].str.fullmatch(r"jpeg/[\d.]+/1-[12]\.jpg").all()
+
+    common = ["preprocess", "--data", str(data), "--cache", str(cache), "--size", "16",
+              "--filter", "none", "--workers", "1"]
+    out = runner.invoke(main, [*common, "--spacing-mm", "0.1"])
+    assert out.exit_code != 0 and "--assume-spacing-mm" in out.output
+    assert "carry none" in " ".join(out.output.split()) and not list(cache.glob("*/datasets"))
+
+    out = runner.invoke(main, common)
+    assert out.exit_code == 0, out.output
+    assert f"sources: {len(rows)} 8-bit lossy JPEG" in " ".join(out.output.split())
+    stats = json.loads(next(cache.glob("*/datasets/*/source_stats.json")).read_text())
+    assert stats["encodings"] == {"8-bit lossy JPEG": len(rows)}
+    assert stats["pixel_spacing_mm"] is None
+
+    out = runner.invoke(main, [*common, "--spacing-mm", "0.5", "--assume-spacing-mm", "0.05"])
+    assert out.exit_code == 0, out.output

@@ -1,7 +1,7 @@
 """``mcal predict --evaluate``: labels from folders or a CSV, patients, CIs printed and saved.
 
 The model is replaced by a fixed table of probabilities (the logged model's own predictions are
-tested in tests/mcal_lightning); the file discovery is the real one.
+tested in tests/mcal_lightning); the file discovery and the chunked prediction are the real ones.
 """
 
 import json
@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from sklearn.metrics import matthews_corrcoef, roc_auc_score
 
 from mcal.cli import main
-from mcal_lightning.tracking import predict as predict_module
+from tests.mcal_lightning.tracking.fake_pyfunc import FixedModel, use_fixed_model
 
 # file name -> P(malignant); names carry the patient as P<number>_
 PROBS = {f"P{p}_{view}.png": prob for p, view, prob in [
@@ -24,18 +24,9 @@ PROBS = {f"P{p}_{view}.png": prob for p, view, prob in [
 MALIGNANT = {"P1_CC.png", "P1_MLO.png", "P3_CC.png", "P6_CC.png", "P6_MLO.png"}
 
 
-def fake_predict_files(model_uri: str, paths, chunk: int = 64, model=None,
-                       strict: bool = False) -> pd.DataFrame:
-    files = predict_module.image_paths(paths)
-    probs = [PROBS[f.name] for f in files]
-    return pd.DataFrame({"file": [str(f) for f in files], "p_malignant": probs,
-                         "label": ["malignant" if p >= 0.5 else "benign" for p in probs],
-                         "error": "", "warning": ""})
-
-
 @pytest.fixture
 def fake_model(monkeypatch):
-    monkeypatch.setattr(predict_module, "predict_files", fake_predict_files)
+    use_fixed_model(monkeypatch, FixedModel(PROBS))
 
 
 def class_folders(root: Path) -> Path:
@@ -43,7 +34,7 @@ def class_folders(root: Path) -> Path:
     for name in PROBS:
         folder = root / ("malignant" if name in MALIGNANT else "Benign")
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(b"")
+        (folder / name).write_bytes(name.encode())
     return root
 
 
@@ -52,7 +43,7 @@ def flat_folder(tmp_path: Path) -> Path:
     flat = tmp_path / "flat"
     flat.mkdir()
     for name in PROBS:
-        (flat / name).write_bytes(b"")
+        (flat / name).write_bytes(name.encode())
     return flat
 
 
@@ -135,7 +126,7 @@ def test_without_patient_ids_each_file_is_a_patient_and_a_warning_says_so(fake_m
 def test_evaluate_without_any_label_is_a_clear_error(fake_model, tmp_path):
     flat = tmp_path / "flat"
     flat.mkdir()
-    (flat / "P1_CC.png").write_bytes(b"")
+    (flat / "P1_CC.png").write_bytes(b"P1_CC.png")
     result = CliRunner().invoke(main, ["predict", "--model", "runs:/x/model", str(flat),
                                        "--evaluate"])
     assert result.exit_code == 1 and "no file has both" in result.output

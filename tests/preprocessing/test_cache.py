@@ -133,13 +133,18 @@ def test_files_without_spacing_are_quarantined_with_the_reason(tmp_path: Path):
     assert result.quarantine["reason"].str.contains("no PixelSpacing").all()
 
 
-def test_the_dataset_records_the_spacing_and_size_of_its_sources(tmp_path: Path):
+def test_the_dataset_records_the_spacing_size_and_encoding_of_its_sources(tmp_path: Path):
     """What the logged model warns against: PNGs say no spacing, their short side is 48 px."""
     import json
 
     from preprocessing.cache import SOURCE_STATS
 
     data, cache = make_folder(tmp_path / "data", 6), tmp_path / "cache"
+    cv2.imwrite(str(data / "benign" / "P0009_9.jpg"), np.eye(64, dtype=np.uint8) * 200 + 20)
     result = build_cache(index_of(data), cache, CONFIG, workers=1, progress=False)
     stats = json.loads((result.dataset_dir / SOURCE_STATS).read_text())
-    assert stats == {"n": 6, "pixel_spacing_mm": None, "short_side_px_p05": 48.0}
+    assert stats == {"n": 7, "pixel_spacing_mm": None, "short_side_px_p05": 48.0,
+                     "encodings": {"16-bit lossless PNG": 6, "8-bit lossy JPEG": 1}}
+    assert result.source_stats == stats
+    again = build_cache(index_of(data), cache, CONFIG, workers=1, progress=False)
+    assert again.reused_dataset and again.source_stats == stats

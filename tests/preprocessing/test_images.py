@@ -100,3 +100,40 @@ def test_raster_files_have_no_spacing(tmp_path: Path):
 
     cv2.imwrite(str(tmp_path / "a.png"), RAMP)
     assert decode_with_spacing((tmp_path / "a.png").read_bytes(), "a.png")[1] is None
+
+
+def test_a_jpeg_cut_short_is_refused_as_truncated(tmp_path: Path):
+    noisy = np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)
+    ok, encoded = cv2.imencode(".jpg", noisy)
+    assert ok
+    cut = encoded.tobytes()[: encoded.size * 2 // 3]
+    (tmp_path / "cut.jpg").write_bytes(cut)
+    with pytest.raises(UnreadableImage, match="truncated JPEG"):
+        read_image(tmp_path / "cut.jpg")
+    (tmp_path / "whole.jpg").write_bytes(encoded.tobytes() + b"\0\0")  # padding after the end
+    assert read_image(tmp_path / "whole.jpg").shape == (64, 64)
+
+
+def test_the_encoding_says_bits_and_loss(tmp_path: Path):
+    from pydicom.uid import JPEGLSLossless
+
+    from preprocessing.images import decode_source
+
+    def encoding(path: Path) -> str:
+        return decode_source(path.read_bytes(), path.name).encoding
+
+    cv2.imwrite(str(tmp_path / "a.jpg"), (RAMP // 16).astype(np.uint8))
+    cv2.imwrite(str(tmp_path / "a.png"), RAMP * 16)
+    (tmp_path / "jpeg_named.png").write_bytes((tmp_path / "a.jpg").read_bytes())
+    assert encoding(tmp_path / "a.jpg") == "8-bit lossy JPEG"
+    assert encoding(tmp_path / "jpeg_named.png") == "8-bit lossy JPEG", "content, not name"
+    assert encoding(tmp_path / "a.png") == "16-bit lossless PNG"
+    assert encoding(write_dicom(tmp_path / "a.dcm", RAMP)) == "12-bit lossless DICOM"
+    marked = write_dicom(tmp_path / "b.dcm", RAMP, LossyImageCompression="01")
+    assert encoding(marked) == "12-bit lossy DICOM"
+    import pydicom
+
+    ds = pydicom.dcmread(tmp_path / "a.dcm")
+    ds.compress(JPEGLSLossless)
+    ds.save_as(tmp_path / "c.dcm")
+    assert encoding(tmp_path / "c.dcm") == "12-bit lossless DICOM"

@@ -525,3 +525,48 @@ def test_calc_sidecar_marks_the_calcification_pixels(tmp_path: Path) -> None:
         left.append(tissue_high_pass[calcs].mean() / signal[calcs].mean())
     assert np.mean(kept) > 0.3, "calcifications stand out of the crop where the mask says"
     assert abs(np.mean(left)) < 0.1, "and nothing stands out once the signal is taken away"
+
+
+def test_kaggle_layout_holds_the_same_cases_as_8bit_jpegs(tmp_path: Path,
+                                                         by_mode: dict[str, PhantomResult]):
+    """Same CSVs and sidecar; each DICOM of the TCIA layout becomes an 8-bit JPEG of its
+    modality values, listed in dicom_info.csv under its series."""
+    from preprocessing.phantom.kaggle_writer import DICOM_INFO_COLUMNS, to_8bit
+
+    tcia = by_mode["full"]
+    kaggle = generate_phantom(tmp_path, patients=14, seed=11, scale=MODE_SCALE, corrupt=CORRUPT,
+                              workers=1, progress=False, layout="kaggle-jpeg")
+    assert (kaggle.n_rois, kaggle.bayes_auc) == (tcia.n_rois, tcia.bayes_auc)
+    for name in CALC_CSV_NAMES.values():
+        assert (tmp_path / "csv" / name).read_bytes() == (tcia.out_dir / name).read_bytes()
+    assert kaggle.truth_csv.read_bytes() == tcia.truth_csv.read_bytes()
+    assert not list(tmp_path.rglob("*.dcm"))
+
+    info = pd.read_csv(tmp_path / "csv" / "dicom_info.csv", dtype=str)
+    assert tuple(info.columns) == DICOM_INFO_COLUMNS
+    images = len(set(_csv_table(tcia.out_dir)["image_path"]))
+    assert len(info) == images + 2 * (tcia.n_rois + CORRUPT) - 2  # one ROI's series unlisted
+    assert info["image_path"].str.fullmatch(r"CBIS-DDSM/jpeg/[\d.]+/1-[12]\.jpg").all()
+    assert (info["image_path"].str.split("/").str[2] == info["SeriesInstanceUID"]).all()
+
+    dicoms = {}
+    for path in tcia.out_dir.rglob("*.dcm"):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except pydicom.errors.InvalidDicomError:
+            continue  # a corrupt case
+        dicoms[(ds.SeriesInstanceUID, ds.SeriesDescription)] = path
+    compared = 0
+    for row in info.itertuples():
+        if int(row.PatientID[2:]) > 14:
+            continue  # a corrupt case: its crop is altered
+        jpeg = cv2.imread(str(tmp_path / row.image_path.removeprefix("CBIS-DDSM/")),
+                          cv2.IMREAD_UNCHANGED)
+        assert jpeg.dtype == np.uint8 and jpeg.shape == (int(row.Rows), int(row.Columns))
+        if row.SeriesDescription != "cropped images":
+            continue  # masks and full images: shape only
+        values = _pixels(dicoms[(row.SeriesInstanceUID, row.SeriesDescription)])
+        error = np.abs(jpeg.astype(np.float32) - to_8bit(values).astype(np.float32))
+        assert error.mean() < 4, "quality 90 keeps the 8-bit values to a few grey levels"
+        compared += 1
+    assert compared == tcia.n_rois

@@ -98,7 +98,7 @@ def test_spacing_is_in_the_key_and_the_paper_mode_keeps_its_old_key():
 
     base = PreprocessConfig()
     old_fields = {k: v for k, v in asdict(base).items()
-                  if k not in ("spacing_mm", "spacing_fallback_mm")}
+                  if k not in ("spacing_mm", "spacing_fallback_mm", "enhance", "tophat_mm")}
     old_key = hashlib.sha256(json.dumps(old_fields, sort_keys=True).encode()).hexdigest()[:16]
     assert base.key() == old_key, "existing stretch/pad caches stay valid"
     keys = {base.key(), PreprocessConfig(spacing_mm=0.1).key(),
@@ -132,3 +132,46 @@ def test_missing_spacing_is_refused_or_uses_the_fallback():
     own = process_roi(image, PreprocessConfig(size=32, spacing_mm=0.1, spacing_fallback_mm=0.05),
                       (0.1, 0.1))
     assert not np.array_equal(own, given)
+
+
+# --- white top-hat enhancement --------------------------------------------------------------
+
+def test_tophat_is_in_the_key_only_when_chosen():
+    base = PreprocessConfig()
+    one, two = PreprocessConfig(enhance="tophat"), PreprocessConfig(enhance="tophat", tophat_mm=2)
+    assert len({base.key(), one.key(), two.key()}) == 3
+    assert PreprocessConfig(tophat_mm=2).key() == base.key(), "the radius means nothing without it"
+    assert "tophat2mm" in two.folder_name() and "tophat" not in base.folder_name()
+
+
+@pytest.mark.parametrize("kwargs", [dict(enhance="sharpen"), dict(tophat_mm=0.0)])
+def test_bad_tophat_configs_are_refused(kwargs: dict[str, object]):
+    with pytest.raises(ValueError, match=r"enhance|tophat_mm"):
+        PreprocessConfig(**kwargs)
+
+
+def test_tophat_keeps_a_small_bright_spot_and_drops_the_broad_background():
+    from preprocessing.pipeline import white_tophat
+
+    cols = np.mgrid[0:80, 0:80][1]
+    background = (0.2 + 0.5 * cols / 80).astype(np.float32)  # a broad ramp, like tissue density
+    image = background.copy()
+    image[38:42, 38:42] += 0.3  # a 0.4 mm calcification at 0.1 mm/px
+    out = white_tophat(image, radius_mm=1.0, pixel_spacing_mm=(0.1, 0.1))
+    assert out[39, 39] == pytest.approx(0.3, abs=0.02)
+    elsewhere = np.ones(out.shape, bool)
+    elsewhere[38:42, 38:42] = False
+    elsewhere[:, 70:] = False  # the image border is not surrounded by anything
+    assert np.abs(out[elsewhere]).max() < 0.02
+    wide = white_tophat(image, radius_mm=0.1, pixel_spacing_mm=(0.1, 0.1))
+    assert wide[39, 39] < 0.05, "a disk narrower than the spot removes the spot too"
+
+
+def test_process_roi_with_tophat_darkens_the_background():
+    image = np.tile(np.linspace(1000, 2000, 60, dtype=np.float32), (60, 1))
+    image[28:32, 28:32] += 1500.0
+    plain = process_roi(image, PreprocessConfig(size=60, filter="none", artifacts=False))
+    hat = process_roi(image, PreprocessConfig(size=60, filter="none", artifacts=False,
+                                              enhance="tophat"), (0.1, 0.1))
+    assert plain[30, 45] > 20000 and hat[30, 45] < 1000, "the ramp is gone"
+    assert hat[30, 30] == hat.max() > 40000, "the spot stays, above its local background"
