@@ -13,6 +13,7 @@ run in the experiment 'learnability'. Augmentation is the lossless dihedral grou
 
 Run: python bench/learnability.py --cache DATASET --truth PHANTOM/phantom_truth.csv
      [--target both|real|group] [--arch resnet34] [--epochs 6] [--lr 1e-3] [--batch-size 32]
+     [--dropout 0.5] [--weight-decay 0.01] [--optimizer adamw|sgd] [--zero-init-residual]
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
 from torch.nn.functional import binary_cross_entropy_with_logits
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from mcal_lightning.models.backbones import build_network
 from mcal_lightning.tracking.store import tracking_uri
@@ -56,13 +58,31 @@ def predict(net: torch.nn.Module, x: torch.Tensor, rows: np.ndarray) -> np.ndarr
     return torch.cat(probs).numpy()
 
 
+def zero_init_residuals(net: torch.nn.Module) -> None:
+    """Each residual block starts as the identity (its last BN's scale at 0; Goyal et al. 2017)."""
+    for block in net.modules():
+        if isinstance(block, BasicBlock):
+            torch.nn.init.zeros_(block.bn2.weight)
+        elif isinstance(block, Bottleneck):
+            torch.nn.init.zeros_(block.bn3.weight)
+
+
+def make_optimiser(net: torch.nn.Module, args: argparse.Namespace) -> torch.optim.Optimizer:
+    if args.optimizer == "sgd":
+        return torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
+                               weight_decay=args.weight_decay)
+    return torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+
+
 def train_one(x: torch.Tensor, y: np.ndarray, y_real: np.ndarray, train: np.ndarray,
               args: argparse.Namespace, target: str) -> float:
     """Train on y, print per-epoch AUCs, log them to MLflow; returns the last test AUC (real)."""
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     net = build_network(args.arch, weights="none", dropout=args.dropout)
-    optimiser = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    if args.zero_init_residual:
+        zero_init_residuals(net)
+    optimiser = make_optimiser(net, args)
     rows, test = np.flatnonzero(train), np.flatnonzero(~train)
     steps_per_epoch = len(rows) // args.batch_size
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, args.lr, pct_start=0.25,
@@ -108,6 +128,10 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.5)
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw",
+                        help="sgd: Nesterov momentum 0.9")
+    parser.add_argument("--zero-init-residual", action="store_true",
+                        help="start each ResNet block as the identity")
     args = parser.parse_args()
     cached = open_cache(args.cache)
     table = cached.table
