@@ -37,16 +37,18 @@ def templates() -> Path:
 
 @cache
 def tiny_cache_template(seed: int, patients: int) -> Path:
+    # no full-field images: the index and cache read only crops and masks (the same rows with
+    # or without them), and writing the full images was half of drawing the phantom
     root = templates() / f"phantom-{seed}-{patients}"
     generate_phantom(root / "data", patients=patients, seed=seed, scale=0.08, workers=1,
-                     progress=False)
+                     progress=False, full_images="none")
     index = build_index(root / "data", progress=False)
     build_cache(index, root / "cache", PreprocessConfig(size=64), workers=1, progress=False)
     return root
 
 
 def tiny_cache(root: Path, seed: int, patients: int = 28) -> None:
-    """A small phantom (28 patients) in root/data and its 64 px cache in root/cache."""
+    """A small phantom (28 patients, no full images) in root/data, its 64 px cache in root/cache."""
     template = tiny_cache_template(seed, patients)
     for folder in ("data", "cache"):
         shutil.copytree(template / folder, root / folder)
