@@ -7,14 +7,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from mcal.cli import main
 from mcal_lightning.data.datamodule import CacheDataModule
 from preprocessing.cache import resolve_dataset
-from tests.mcal_lightning import conftest as lightning_fixtures
+from tests.mcal_lightning.sweeps_support import tiny_cache
 
-workdir = lightning_fixtures.workdir  # the tiny 64 px phantom cache at workdir / "cache"
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny 64 px phantom cache at workdir / "cache" (seed 1, as the baseline tests')."""
+    root = tmp_path_factory.mktemp("audit")
+    tiny_cache(root, seed=1)
+    return root
 
 
 def copy_cache(workdir: Path, tmp_path: Path) -> tuple[Path, Path]:
