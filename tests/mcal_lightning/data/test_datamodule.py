@@ -1,5 +1,6 @@
 import pickle
 from dataclasses import replace
+from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
 import cv2
@@ -188,6 +189,14 @@ def test_datasets_pickle_without_their_pixels(cache: Path):
     np.testing.assert_array_equal(restored[0][0].numpy(), dataset[0][0].numpy())
 
 
+def test_the_train_loader_keeps_its_workers_forked_from_a_clean_server(cache: Path):
+    dm = module(cache, num_workers=2)
+    loader = dm.train_dataloader()  # no batch asked for: no process starts
+    assert loader.persistent_workers and loader.num_workers == 2
+    assert isinstance(loader.multiprocessing_context, ForkServerContext)
+
+
+@pytest.mark.slow  # starts a forkserver, which imports torch, lightning and albumentations
 def test_worker_processes_load_and_augment_differently_per_epoch(cache: Path):
     dm = module(cache, num_workers=2, augment=AugmentConfig(affine_p=1.0), in_memory=True)
     loader = dm.train_dataloader()
