@@ -23,11 +23,12 @@ from mcal_lightning.explain.test_grids import (
     log_cam_artifacts,
     sample_positions,
 )
-from mcal_lightning.models.backbones import ARCHS, ClassifierNet, build_network
+from mcal_lightning.models.backbones import ARCHS, ClassifierNet
 from mcal_lightning.models.module import CalcClassifier
 from mcal_lightning.tracking.store import experiment_id, use_tracking
 from mcal_lightning.train import train
 from preprocessing.cache import resolve_dataset
+from tests.mcal_lightning.networks_support import random_network
 
 SIZE = 64
 SPOTS = [(10, 12), (40, 20), (52, 50), (22, 45)]
@@ -67,8 +68,7 @@ def assert_peaks_on_the_spots(maps: np.ndarray) -> None:
 @pytest.fixture(scope="module", params=ARCHS)
 def network(request: pytest.FixtureRequest) -> tuple[str, ClassifierNet]:
     """Each backbone once for the module's tests (random init)."""
-    torch.manual_seed(0)
-    return request.param, build_network(request.param, "none")
+    return request.param, random_network(request.param)
 
 
 def test_every_backbone_gives_one_unit_map_per_image(network):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -16,12 +18,12 @@ from mcal_lightning.models.backbones import (
     WeightsUnavailable,
     build_network,
 )
+from tests.mcal_lightning.networks_support import HEAD_HIDDEN, random_network
 
 
 @pytest.fixture(scope="module", params=ARCHS)
 def arch_and_net(request: pytest.FixtureRequest) -> tuple[str, ClassifierNet]:
-    torch.manual_seed(0)
-    return request.param, build_network(request.param, weights="none", head_hidden=32)
+    return request.param, random_network(request.param)
 
 
 def first_conv(net: ClassifierNet) -> nn.Conv2d:
@@ -59,7 +61,7 @@ def test_head_is_the_papers_extra_layers(arch_and_net: tuple[str, ClassifierNet]
     kinds = [type(layer) for layer in net.head][1:]
     assert kinds == [nn.BatchNorm1d, nn.Dropout, nn.Linear, nn.ReLU,
                      nn.BatchNorm1d, nn.Dropout, nn.Linear]
-    assert net.head[3].out_features == 32
+    assert net.head[3].out_features == HEAD_HIDDEN
     assert net.head[-1].out_features == 1
     assert net.head[-2].p == 0.5
 
@@ -73,13 +75,31 @@ def test_layer_groups_cover_every_parameter_once(arch_and_net: tuple[str, Classi
     assert net.backbone_modules() == groups[:-1]
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_local_checkpoint_loads_and_summed_kernels_match_repeated_gray(arch: str,
-                                                                       tmp_path: Path) -> None:
-    torch.manual_seed(1)
-    original = torchvision.models.get_model(arch, weights=None).eval()
-    path = tmp_path / f"{arch}.pth"
-    torch.save(original.state_dict(), path)
+SavedModel = Callable[[str], tuple[nn.Module, Path]]
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory: pytest.TempPathFactory) -> SavedModel:
+    """arch -> torchvision's model from random init and its state_dict file, each made once
+    (AlexNet's file is 244 MB, VGG16's 528 MB)."""
+    folder = tmp_path_factory.mktemp("torchvision")
+
+    @cache
+    def saved(arch: str) -> tuple[nn.Module, Path]:
+        torch.manual_seed(1)
+        original = torchvision.models.get_model(arch, weights=None).eval()
+        torch.save(original.state_dict(), folder / f"{arch}.pth")
+        return original, folder / f"{arch}.pth"
+
+    return saved
+
+
+# VGG16's round trip is slow (seconds to write and read its file); AlexNet's takes the same path
+@pytest.mark.parametrize("arch", [pytest.param(arch, marks=pytest.mark.slow) if arch == "vgg16"
+                                  else arch for arch in ARCHS])
+def test_local_checkpoint_loads_and_summed_kernels_match_repeated_gray(
+        arch: str, saved_model: SavedModel) -> None:
+    original, path = saved_model(arch)
     net = build_network(arch, weights=path).eval()
     gray = torch.rand(2, 1, 64, 64)
     with torch.no_grad():
@@ -113,10 +133,10 @@ def test_missing_weights_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["alexnet.pt", "alexnet-owt-7be5be79.pth"])
-def test_weights_folder_gives_each_arch_its_own_file(tmp_path: Path, name: str) -> None:
-    torch.manual_seed(1)
-    original = torchvision.models.get_model("alexnet", weights=None).eval()
-    torch.save(original.state_dict(), tmp_path / name)
+def test_weights_folder_gives_each_arch_its_own_file(tmp_path: Path, name: str,
+                                                     saved_model: SavedModel) -> None:
+    original, path = saved_model("alexnet")
+    (tmp_path / name).hardlink_to(path)
     torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "resnet34.pt")  # another arch's
     net = build_network("alexnet", weights=tmp_path).eval()
     gray = torch.rand(2, 1, 64, 64)
