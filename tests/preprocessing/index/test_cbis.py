@@ -8,21 +8,12 @@ import pytest
 
 from preprocessing.cache import build_cache, open_cache
 from preprocessing.index import build_index
-from preprocessing.phantom import generate_phantom
 from preprocessing.pipeline import PreprocessConfig
 
 
 @pytest.fixture(scope="module")
-def phantom(tmp_path_factory: pytest.TempPathFactory):
-    out = tmp_path_factory.mktemp("phantom")
-    result = generate_phantom(out, patients=24, seed=3, scale=0.08, corrupt=6, workers=1,
-                              progress=False)
-    return out, result
-
-
-@pytest.fixture(scope="module")
-def index(phantom):
-    return build_index(phantom[0], progress=False)
+def index(tcia_phantom):
+    return build_index(tcia_phantom[0], progress=False)
 
 
 def csv_roi_ids(data: Path) -> set[str]:
@@ -34,8 +25,8 @@ def csv_roi_ids(data: Path) -> set[str]:
     return ids
 
 
-def test_good_cases_survive_and_every_corrupt_case_is_quarantined(phantom, index):
-    data, result = phantom
+def test_good_cases_survive_and_every_corrupt_case_is_quarantined(tcia_phantom, index):
+    data, result = tcia_phantom
     truth = pd.read_csv(result.truth_csv, dtype=str)
     assert set(index.rows["roi_id"]) == set(truth["roi_id"])
     corrupt = csv_roi_ids(data) - set(truth["roi_id"])
@@ -47,8 +38,8 @@ def test_good_cases_survive_and_every_corrupt_case_is_quarantined(phantom, index
         assert expected in reasons
 
 
-def test_crop_is_told_from_mask_by_content_even_when_the_csv_swaps_them(phantom, index):
-    data, _ = phantom
+def test_crop_is_told_from_mask_by_content_even_when_the_csv_swaps_them(tcia_phantom, index):
+    data, _ = tcia_phantom
     frames = [pd.read_csv(data / f"calc_case_description_{s}_set.csv", dtype=str)
               for s in ("train", "test")]
     listed = pd.concat(frames)["cropped image file path"].str.strip()
@@ -70,8 +61,8 @@ def test_index_keeps_the_fields_and_official_split(index):
         assert (rows[column] != "").any(), column
 
 
-def test_no_phi_in_the_cache(phantom, index, tmp_path: Path):
-    data, _ = phantom
+def test_no_phi_in_the_cache(tcia_phantom, index, tmp_path: Path):
+    data, _ = tcia_phantom
     ds = pydicom.dcmread(data / index.rows["crop_path"].iloc[0])
     phi = [str(ds.PatientName), str(ds.PatientBirthDate)]
     assert all(phi), "the phantom carries fake PHI to exercise this path"

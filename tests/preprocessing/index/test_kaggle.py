@@ -18,14 +18,13 @@ from preprocessing.phantom import generate_phantom
 from preprocessing.phantom.dicom_writer import FAKE_PATIENT_NAME_PREFIX
 from preprocessing.phantom.kaggle_writer import DICOM_INFO_COLUMNS
 from preprocessing.pipeline import PreprocessConfig
-
-PHANTOM = dict(patients=24, seed=3, scale=0.08, workers=1, progress=False)
+from tests.preprocessing.index.conftest import CORRUPT, PHANTOM
 
 
 @pytest.fixture(scope="module")
 def kaggle(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("kaggle")
-    result = generate_phantom(out, corrupt=6, layout="kaggle-jpeg", **PHANTOM)
+    result = generate_phantom(out, corrupt=CORRUPT, layout="kaggle-jpeg", **PHANTOM)
     return out, result, build_index(out, progress=False)
 
 
@@ -72,15 +71,15 @@ def test_crop_is_told_from_mask_whatever_their_numbers(kaggle):
     assert numbers == {"1-1.jpg", "1-2.jpg"}, "the phantom numbers crop and mask either way"
 
 
-def test_the_same_rois_as_the_tcia_download_of_the_same_cases(kaggle, tmp_path: Path):
+def test_the_same_rois_as_the_tcia_download_of_the_same_cases(kaggle, tcia_phantom):
     _, _, index = kaggle
-    generate_phantom(tmp_path, corrupt=6, **PHANTOM)
-    tcia = build_index(tmp_path, progress=False)
+    tcia_dir, _ = tcia_phantom
+    tcia = build_index(tcia_dir, progress=False)
     columns = ["roi_id", "patient_id", "label", "split", "calc_type", "subtlety"]
     pd.testing.assert_frame_equal(index.rows[columns], tcia.rows[columns])
     for kaggle_crop, tcia_crop in zip(index.rows["crop_path"], tcia.rows["crop_path"],
                                       strict=True):
-        header = pydicom.dcmread(tmp_path / tcia_crop, stop_before_pixels=True)
+        header = pydicom.dcmread(tcia_dir / tcia_crop, stop_before_pixels=True)
         jpeg = cv2.imread(str(kaggle[0] / kaggle_crop), cv2.IMREAD_GRAYSCALE)
         assert jpeg.shape == (header.Rows, header.Columns)
 
