@@ -1,8 +1,9 @@
 """Helpers for the training-side tests: the tiny phantom cache, sweep files over it, MLflow.
 
 Both the cache and an empty MLflow store are made once per test process and copied where a test
-wants one: a phantom takes seconds to draw and a new sqlite store seconds of schema migrations,
-while a copy is the same bytes (the phantom is deterministic by seed) in a fraction of a second.
+wants one (the phantom behind the cache is linked): a phantom takes seconds to draw and a new
+sqlite store seconds of schema migrations, while a copy is the same bytes (the phantom is
+deterministic by seed) in a fraction of a second.
 """
 
 import atexit
@@ -48,10 +49,14 @@ def tiny_cache_template(seed: int, patients: int) -> Path:
 
 
 def tiny_cache(root: Path, seed: int, patients: int = 28) -> None:
-    """A small phantom (28 patients, no full images) in root/data, its 64 px cache in root/cache."""
+    """A small phantom (28 patients, no full images) at root/data, its 64 px cache in root/cache.
+
+    root/data links to the template's phantom, which tests only read (as mcal does a data
+    folder): a copy would be some 200 nested folders to write and to delete for each test.
+    """
     template = tiny_cache_template(seed, patients)
-    for folder in ("data", "cache"):
-        shutil.copytree(template / folder, root / folder)
+    (root / "data").symlink_to(template / "data", target_is_directory=True)
+    shutil.copytree(template / "cache", root / "cache")
 
 
 @cache
