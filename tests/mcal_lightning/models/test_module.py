@@ -19,6 +19,7 @@ from mcal_lightning.models.module import (
     trainer_precision,
     unpack_batch,
 )
+from tests.mcal_lightning.networks_support import random_network
 
 
 class RoiDict(Dataset):
@@ -107,14 +108,14 @@ def test_integer_images_are_scaled_by_their_dtype_maximum() -> None:
 
 
 def test_module_normalises_with_its_mean_and_std() -> None:
-    module = CalcClassifier(build_network("alexnet", head_hidden=8))
+    module = CalcClassifier(random_network("alexnet"))
     white = torch.full((1, 1, 2, 2), 255, dtype=torch.uint8)
     expected = (1 - IMAGENET_GRAY_MEAN) / IMAGENET_GRAY_STD
     torch.testing.assert_close(module.normalise(white), torch.full((1, 1, 2, 2), expected))
 
 
 def test_pos_weight_weighs_malignant_errors() -> None:
-    module = CalcClassifier(build_network("alexnet", head_hidden=8), pos_weight=3.0)
+    module = CalcClassifier(random_network("alexnet"), pos_weight=3.0)
     logits, labels = torch.tensor([0.5, -1.0]), torch.tensor([1.0, 0.0])
     expected = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
     expected = expected * torch.tensor([3.0, 1.0])

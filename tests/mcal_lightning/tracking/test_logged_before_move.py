@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mcal_lightning.models.backbones import build_network
 from mcal_lightning.models.module import CalcClassifier
 from mcal_lightning.quiet import MLFLOW_NOTES, hide_warnings
 from mcal_lightning.tracking.pyfunc import SIGNATURE, load_model
 from mcal_lightning.tracking.pyfunc_model import CalcPyfunc
 from mcal_lightning.tracking.store import use_tracking
 from preprocessing.pipeline import PreprocessConfig
+from tests.mcal_lightning.networks_support import random_network
 from tests.mcal_lightning.sweeps_support import local_tracking
 
 OLD_CODE = Path(__file__).with_name("fixtures") / "pyfunc_model_before_subpackages.py.txt"
@@ -30,8 +30,7 @@ NAME = "mcal-calc-before-move"
 
 def tiny_checkpoint(path: Path) -> Path:
     """A Lightning checkpoint of an untrained AlexNet-bodied classifier (a few MB)."""
-    torch.manual_seed(0)
-    module = CalcClassifier(build_network("alexnet", weights="none", head_hidden=8))
+    module = CalcClassifier(random_network("alexnet"))
     torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
                 "pytorch-lightning_version": lightning.__version__}, path)
     return path
