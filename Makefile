@@ -56,7 +56,8 @@ test: $(BIN)/mcal
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-# The edit loop: lint and every test but the slow ones (real training, sweeps, servers, browser).
+# The edit loop: lint and every test but the slow ones (real training, sweeps, servers, browser,
+# loader worker processes, a VGG16 checkpoint).
 test-fast: $(BIN)/mcal
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not slow"
