@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import cv2
 import numpy as np
+import scipy.fft
 
 from preprocessing.phantom.upsample import upsample_window
 
@@ -95,8 +96,9 @@ def power_law_texture(rng: np.random.Generator, shape: tuple[int, int], beta: fl
     freq_c = np.fft.rfftfreq(padded[1]).astype(np.float32)[None, :] * np.float32(stretch)
     # no structure larger than ~1/6 of the image: gland forms clouds, not half-breast slabs
     freq = np.maximum(np.sqrt(freq_r**2 + freq_c**2), np.float32(6.0 / max(padded)))
-    spectrum = np.fft.rfft2(white) * freq ** np.float32(-beta / 2.0)
-    field = np.fft.irfft2(spectrum, s=padded)[: shape[0], : shape[1]].astype(np.float32)
+    spectrum = scipy.fft.rfft2(white)  # single precision: three times numpy's float64 FFTs
+    spectrum *= freq ** np.float32(-beta / 2.0)
+    field = scipy.fft.irfft2(spectrum, s=padded)[: shape[0], : shape[1]]
     field -= field.mean()
     return field / max(float(field.std()), 1e-6)
 
@@ -104,6 +106,11 @@ def power_law_texture(rng: np.random.Generator, shape: tuple[int, int], beta: fl
 # Threshold on the texture above which tissue counts as fibroglandular, by breast density 1-4.
 # (About 15%, 35%, 60% and 80% of the breast is gland for densities 1 to 4.)
 _GLAND_THRESHOLD = {1: 1.0, 2: 0.4, 3: -0.25, 4: -0.85}
+
+
+def texture_factor(geom: BreastGeometry) -> int:
+    """The tissue is drawn on every factor-th pixel, so no side exceeds MAX_TEXTURE_SIDE."""
+    return -(-max(geom.rows, geom.cols) // MAX_TEXTURE_SIDE)
 
 
 def coarse_parenchyma(rng: np.random.Generator, geom: BreastGeometry,
@@ -115,7 +122,7 @@ def coarse_parenchyma(rng: np.random.Generator, geom: BreastGeometry,
     with beta = 3 the finer frequencies carry almost no power, and full-size FFTs would dominate
     the run time.
     """
-    step = slice(None, None, -(-max(geom.rows, geom.cols) // MAX_TEXTURE_SIDE))
+    step = slice(None, None, texture_factor(geom))
     coarse_radius2 = elliptic_radius2(geom, step, step)
     texture = power_law_texture(rng, coarse_radius2.shape, stretch=rng.uniform(1.5, 2.5))
     central = 1.2 * (0.55 - np.sqrt(np.minimum(coarse_radius2, 1.0)))
@@ -146,34 +153,58 @@ class Pectoral:
     """The pectoral muscle (MLO only): a triangle in the top chest-wall corner, slightly blurred
     at its edge, times level.
 
-    Only the region around the triangle is blurred, once and on first use: everywhere else the
-    blur of zeros is exactly zero, and inside it the values are bit for bit those of blurring
-    the whole image (kept so by _BLUR_ALIGN and checked by the tests), at a fraction of the cost.
+    Only the region around the triangle is blurred, and of it only the rows a window needs plus
+    twice the blur's reach either side: everywhere else the blur of zeros is exactly zero, and
+    the values kept are bit for bit those of blurring the whole image (kept so by _BLUR_ALIGN
+    and checked by the tests), at a fraction of the cost.
     """
 
     shape: tuple[int, int]
     corners: np.ndarray  # (3, 2) int32 x, y of the triangle
     sigma: float
     level: float
+    # the last rows blurred: (first row, blurred rows from there); shared by the windows of a row
+    _blurred: dict[str, tuple[int, np.ndarray]] = field(default_factory=dict, init=False,
+                                                       repr=False)
 
     @cached_property
-    def _region(self) -> tuple[slice, slice, np.ndarray]:
-        reach = int(np.ceil(4.0 * self.sigma)) + 16  # OpenCV's float kernel radius is ~4 sigma
-        bottom = min(self.shape[0], int(self.corners[:, 1].max()) + 2 * reach)
-        left = max(0, (int(self.corners[:, 0].min()) - 2 * reach) // _BLUR_ALIGN * _BLUR_ALIGN)
-        right = int(self.corners[:, 0].max()) + 2 * reach
+    def _reach(self) -> int:
+        return int(np.ceil(4.0 * self.sigma)) + 16  # OpenCV's float kernel radius is ~4 sigma
+
+    @cached_property
+    def _filled(self) -> tuple[slice, slice, np.ndarray]:
+        """The unblurred triangle over the region: its rows, its columns, its pixels."""
+        bottom = min(self.shape[0], int(self.corners[:, 1].max()) + 2 * self._reach)
+        left = int(self.corners[:, 0].min()) - 2 * self._reach
+        left = max(0, left // _BLUR_ALIGN * _BLUR_ALIGN)
+        right = int(self.corners[:, 0].max()) + 2 * self._reach
         right = min(self.shape[1], -(-right // _BLUR_ALIGN) * _BLUR_ALIGN + _BLUR_ALIGN)
         region = np.zeros((bottom, right - left), np.float32)
         cv2.fillConvexPoly(region, self.corners - np.array([left, 0], np.int32), 1.0)
-        return slice(0, bottom), slice(left, right), cv2.GaussianBlur(region, (0, 0), self.sigma)
+        return slice(0, bottom), slice(left, right), region
+
+    def _blurred_rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows start..stop of the blurred region (start, stop within it)."""
+        first, blurred = self._blurred.get("rows", (0, np.empty((0, 0), np.float32)))
+        if not first <= start <= stop <= first + blurred.shape[0]:
+            region = self._filled[2]
+            first, end = max(0, start - 2 * self._reach), min(len(region), stop + 2 * self._reach)
+            blurred = cv2.GaussianBlur(region[first:end], (0, 0), self.sigma)
+            self._blurred["rows"] = first, blurred
+        return blurred[start - first:stop - first]
+
+    def blur_all(self) -> None:
+        """Blur every row of the region at once, for a caller about to ask for all of them."""
+        self._blurred_rows(0, self._filled[0].stop)
 
     def window(self, rows: slice, cols: slice) -> np.ndarray:
         """The blurred triangle (0..1, before level) over the window rows x cols."""
         mask = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.float32)
-        region_rows, region_cols, region = self._region
+        region_rows, region_cols, _ = self._filled
         along, across = _overlap(region_rows, rows), _overlap(region_cols, cols)
         if along is not None and across is not None:
-            mask[along[1], across[1]] = region[along[0], across[0]]
+            band = self._blurred_rows(along[0].start, along[0].stop)
+            mask[along[1], across[1]] = band[:, across[0]]
         return mask
 
 
@@ -202,10 +233,10 @@ class Tissue:
 
     def parenchyma(self, rows: slice, cols: slice) -> np.ndarray:
         """The parenchyma at unit thickness over the window (float32, a fresh array)."""
-        shape = (self.geom.rows, self.geom.cols)
-        if self.coarse.shape == shape:
+        factor = texture_factor(self.geom)
+        if factor == 1:
             return self.coarse[rows, cols].copy()
-        return upsample_window(self.coarse, shape, rows, cols)
+        return upsample_window(self.coarse, factor, rows, cols)
 
     def window(self, rows: slice, cols: slice) -> np.ndarray:
         image = np.full((rows.stop - rows.start, cols.stop - cols.start), self.background,

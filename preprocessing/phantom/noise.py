@@ -14,7 +14,6 @@ import numpy as np
 from preprocessing.phantom.constants import MAX_PIXEL_VALUE
 
 NOISE_TILE = 256
-_CLEAN, _DARK, _BRIGHT = 0, 1, 2  # impulse code per pixel
 
 
 @dataclass(frozen=True)
@@ -30,41 +29,48 @@ class NoiseField:
         gain, rate = rng.uniform(0.6, 1.4), rng.uniform(0.002, 0.01)
         return cls(int(rng.integers(2**63)), gain, rate)
 
-    def tile(self, tile_row: int, tile_col: int) -> tuple[np.ndarray, np.ndarray]:
-        """Standard normals (float32) and impulse codes (uint8) of one whole tile."""
-        rng = np.random.default_rng([self.key, tile_row, tile_col])
+    def tile(self, tile_row: int, tile_col: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One whole tile: standard normals (float32), then the flat positions of its impulses
+        and their values (0 or MAX_PIXEL_VALUE, float32), a later one winning a repeated place."""
+        rng = np.random.Generator(np.random.SFC64(np.random.SeedSequence(
+            [self.key, tile_row, tile_col])))
         normal = rng.standard_normal((NOISE_TILE, NOISE_TILE), dtype=np.float32)
         n_impulses = int(rng.binomial(NOISE_TILE * NOISE_TILE, self.impulse_rate))
         where = rng.integers(0, NOISE_TILE * NOISE_TILE, n_impulses)
-        codes = np.zeros((NOISE_TILE, NOISE_TILE), np.uint8)
-        codes.flat[where] = np.where(rng.random(n_impulses) < 0.5, _DARK, _BRIGHT)
-        return normal, codes
+        values = np.where(rng.random(n_impulses) < 0.5, 0.0, MAX_PIXEL_VALUE).astype(np.float32)
+        return normal, where, values
 
-    def draws_in(self, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
-        """The normals and impulse codes of the window rows x cols, from the tiles it touches."""
-        shape = (rows.stop - rows.start, cols.stop - cols.start)
-        normal, codes = np.empty(shape, np.float32), np.empty(shape, np.uint8)
+    def draws_in(self, rows: slice, cols: slice) -> tuple[np.ndarray, list[tuple[np.ndarray, ...]]]:
+        """The normals of the window rows x cols, from the tiles it touches, and per tile the
+        (row, column, value) of its impulses that fall in the window, in window coordinates."""
+        normal = np.empty((rows.stop - rows.start, cols.stop - cols.start), np.float32)
+        impulses = []
         for tile_row in range(rows.start // NOISE_TILE, -(-rows.stop // NOISE_TILE)):
             top = tile_row * NOISE_TILE
             r0, r1 = max(rows.start, top), min(rows.stop, top + NOISE_TILE)
             for tile_col in range(cols.start // NOISE_TILE, -(-cols.stop // NOISE_TILE)):
                 left = tile_col * NOISE_TILE
                 c0, c1 = max(cols.start, left), min(cols.stop, left + NOISE_TILE)
-                tile_normal, tile_codes = self.tile(tile_row, tile_col)
-                into = np.s_[r0 - rows.start:r1 - rows.start, c0 - cols.start:c1 - cols.start]
-                normal[into] = tile_normal[r0 - top:r1 - top, c0 - left:c1 - left]
-                codes[into] = tile_codes[r0 - top:r1 - top, c0 - left:c1 - left]
-        return normal, codes
+                tile_normal, where, values = self.tile(tile_row, tile_col)
+                normal[r0 - rows.start:r1 - rows.start, c0 - cols.start:c1 - cols.start] = (
+                    tile_normal[r0 - top:r1 - top, c0 - left:c1 - left])
+                row, col = np.divmod(where, NOISE_TILE)
+                row += top - rows.start
+                col += left - cols.start
+                inside = ((row >= r0 - rows.start) & (row < r1 - rows.start)
+                          & (col >= c0 - cols.start) & (col < c1 - cols.start))
+                impulses.append((row[inside], col[inside], values[inside]))
+        return normal, impulses
 
     def apply(self, image: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
         """The noisy window, given the window's clean image (used up: noised in place)."""
-        normal, codes = self.draws_in(rows, cols)
+        normal, impulses = self.draws_in(rows, cols)
         sigma = np.maximum(image, 0.0)  # sqrt(gain * max(image, 0) + 16), without temporaries
         sigma *= self.gain
         sigma += 16.0
         np.sqrt(sigma, out=sigma)
         normal *= sigma
         image += normal  # image + normal * sigma
-        image[codes == _DARK] = 0.0
-        image[codes == _BRIGHT] = float(MAX_PIXEL_VALUE)
+        for row, col, values in impulses:  # tile by tile: a later impulse wins a repeated place
+            image[row, col] = values
         return image

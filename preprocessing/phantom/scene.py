@@ -2,7 +2,7 @@
 
 Tissue, calcifications, the label, the scanner edge and the noise are each computed from the
 pixel's own coordinates, so a window's pixels are bit for bit the full-field image's pixels
-there; the full-field image is itself rendered window by window, in strips.
+there; the full-field image is itself rendered window by window, one noise tile each.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import numpy as np
 from preprocessing.phantom.anatomy import Overlay, Tissue
 from preprocessing.phantom.constants import MAX_PIXEL_VALUE
 from preprocessing.phantom.noise import NOISE_TILE, NoiseField
-
-STRIP_ROWS = NOISE_TILE  # full images by strips of whole noise-tile rows: each tile drawn once
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,9 +67,14 @@ class ViewScene:
         return quantise(self.noise.apply(self.clean(rows, cols), rows, cols))
 
     def full_image(self) -> np.ndarray:
+        """Every pixel, rendered one noise tile at a time: each tile's noise is drawn once, and
+        a tile's arrays stay in the CPU cache through the dozen passes over them."""
         rows, cols = self.shape
+        if self.tissue.pectoral is not None:
+            self.tissue.pectoral.blur_all()
         image = np.empty((rows, cols), np.uint16)
-        for top in range(0, rows, STRIP_ROWS):
-            strip = slice(top, min(top + STRIP_ROWS, rows))
-            image[strip] = self.pixels(strip, slice(0, cols))
+        for top in range(0, rows, NOISE_TILE):
+            for left in range(0, cols, NOISE_TILE):
+                tile = np.s_[top:min(top + NOISE_TILE, rows), left:min(left + NOISE_TILE, cols)]
+                image[tile] = self.pixels(*tile)
         return image

@@ -1,49 +1,35 @@
-"""Bicubic upsampling of a coarse field, evaluated over any window of the fine grid.
+"""Bicubic upsampling of a coarse field by an integer factor, evaluated over any window.
 
-The geometry and kernel are OpenCV's INTER_CUBIC resize (pixel centres aligned, Keys kernel with
-a = -0.75, edge samples repeated), so a whole-frame call matches cv2.resize to float rounding.
-Every output pixel is a fixed sequence of float32 products and sums of its own 4 x 4 samples,
-so a window's values are bit for bit those of the same pixels in a whole-frame call.
+Coarse sample k stands for fine pixels factor*k .. factor*k + factor - 1: the window is cut from
+OpenCV's INTER_CUBIC resize, to exactly factor times its size, of the coarse samples it reads
+plus MARGIN more on every side (edge samples repeated past the field's edges). With an integer
+factor OpenCV computes every output pixel from its own 4 x 4 samples with weights set only by
+its position modulo factor, so a window's values are bit for bit those of the same pixels in
+any other window holding them (checked by the tests), at a tenth of the cost of numpy passes.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-_A = -0.75  # OpenCV's bicubic kernel parameter
-_OFFSETS = np.arange(-1, 3)
+MARGIN = 3  # coarse samples beyond the 2 the cubic kernel reads: the block's edges never show
 
 
-def cubic_taps(n_fine: int, n_coarse: int, window: slice) -> tuple[np.ndarray, np.ndarray]:
-    """Coarse sample indices (n, 4) and float32 weights (n, 4) of the fine positions in window."""
-    x = (np.arange(window.start, window.stop, dtype=np.float64) + 0.5) * (n_coarse / n_fine)
-    x -= 0.5
-    base = np.floor(x)
-    t = (x - base)[:, None]
-    d = np.abs(t - _OFFSETS[None, :])  # distance to each of the 4 samples, in [0, 2)
-    near = ((_A + 2.0) * d - (_A + 3.0)) * d * d + 1.0
-    far = ((_A * d - 5.0 * _A) * d + 8.0 * _A) * d - 4.0 * _A
-    weights = np.where(d <= 1.0, near, far).astype(np.float32)
-    indices = np.clip(base.astype(np.int64)[:, None] + _OFFSETS[None, :], 0, n_coarse - 1)
-    return indices, weights
+def _samples(n: int, factor: int, start: int, stop: int) -> tuple[int, np.ndarray]:
+    """The first coarse sample read for fine positions start..stop, and the indices of all of
+    them with the margin (out-of-range ones repeating the edge sample)."""
+    first = start // factor - MARGIN
+    return first, np.clip(np.arange(first, (stop - 1) // factor + MARGIN + 1), 0, n - 1)
 
 
-def _weighted_sum(samples: list[np.ndarray], weights: list[np.ndarray]) -> np.ndarray:
-    total = samples[0] * weights[0]
-    for sample, weight in zip(samples[1:], weights[1:], strict=True):
-        sample *= weight
-        total += sample
-    return total
-
-
-def upsample_window(coarse: np.ndarray, fine_shape: tuple[int, int], rows: slice,
-                    cols: slice) -> np.ndarray:
-    """The window rows x cols of coarse (float32) resized bicubically to fine_shape."""
-    row_idx, row_w = cubic_taps(fine_shape[0], coarse.shape[0], rows)
-    col_idx, col_w = cubic_taps(fine_shape[1], coarse.shape[1], cols)
-    first = int(row_idx.min())
-    band = coarse[first:int(row_idx.max()) + 1]  # the coarse rows this window reads
-    across = _weighted_sum([band[:, col_idx[:, k]] for k in range(4)],
-                           [col_w[None, :, k] for k in range(4)])
-    return _weighted_sum([across[row_idx[:, k] - first] for k in range(4)],
-                         [row_w[:, k, None] for k in range(4)])
+def upsample_window(coarse: np.ndarray, factor: int, rows: slice, cols: slice) -> np.ndarray:
+    """The window rows x cols of coarse (float32) upsampled bicubically by factor."""
+    first_row, row_samples = _samples(coarse.shape[0], factor, rows.start, rows.stop)
+    first_col, col_samples = _samples(coarse.shape[1], factor, cols.start, cols.stop)
+    block = np.ascontiguousarray(coarse[row_samples][:, col_samples])
+    fine = cv2.resize(block, (block.shape[1] * factor, block.shape[0] * factor),
+                      interpolation=cv2.INTER_CUBIC)
+    top, left = rows.start - first_row * factor, cols.start - first_col * factor
+    return np.ascontiguousarray(fine[top:top + rows.stop - rows.start,
+                                     left:left + cols.stop - cols.start])
