@@ -239,7 +239,7 @@ def render_view(ctx: _Context, rng: np.random.Generator, breast: BreastPlan, vie
         folder = case_folder(plan.split, plan.patient_id, side, view, abnormality_id)
         base = "/".join([folder, *_uids(ctx, folder)])
         files = RoiFiles(full_rel, f"{base}/000001.dcm", f"{base}/000000.dcm")
-        _write(ctx, output, files.mask, mask.astype(np.uint16) * np.uint16(255),
+        _write(ctx, output, files.mask, np.multiply(mask, 255, dtype=np.uint16),
                _header(ctx, side, view, folder, 0, "ROI mask images"), Presentation(), rle=True,
                series_size=2)
         rows, cols = crop_box(mask, rng.uniform(0.05, 0.15))
