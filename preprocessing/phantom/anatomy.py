@@ -7,7 +7,6 @@ from functools import cached_property
 
 import cv2
 import numpy as np
-import scipy.fft
 
 from preprocessing.phantom.upsample import upsample_window
 
@@ -96,9 +95,9 @@ def power_law_texture(rng: np.random.Generator, shape: tuple[int, int], beta: fl
     freq_c = np.fft.rfftfreq(padded[1]).astype(np.float32)[None, :] * np.float32(stretch)
     # no structure larger than ~1/6 of the image: gland forms clouds, not half-breast slabs
     freq = np.maximum(np.sqrt(freq_r**2 + freq_c**2), np.float32(6.0 / max(padded)))
-    spectrum = scipy.fft.rfft2(white)  # single precision: three times numpy's float64 FFTs
+    spectrum = np.fft.rfft2(white)
     spectrum *= freq ** np.float32(-beta / 2.0)
-    field = scipy.fft.irfft2(spectrum, s=padded)[: shape[0], : shape[1]]
+    field = np.fft.irfft2(spectrum, s=padded)[: shape[0], : shape[1]].astype(np.float32)
     field -= field.mean()
     return field / max(float(field.std()), 1e-6)
 
