@@ -140,11 +140,22 @@ def decode_dicom_source(data: bytes) -> SourceImage:
         raise decode_failure(exc) from exc
 
 
+def imdecode(data: bytes) -> np.ndarray | None:
+    """OpenCV's decoding of raster bytes, None where it cannot (it raises on some buffers,
+    an empty one among them, instead of returning None)."""
+    if not data:
+        return None
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
+
+
 def decode_raster_source(data: bytes, suffix: str) -> SourceImage:
     kind = raster_kind(data, suffix)
     if kind == "JPEG":
         check_complete_jpeg(data)
-    raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    raw = imdecode(data)
     if raw is None:
         what = f"{suffix} file" if suffix else "file"
         raise UnreadableImage(f"not a decodable {what}: expected DICOM, PNG, JPEG or PGM")
@@ -154,13 +165,22 @@ def decode_raster_source(data: bytes, suffix: str) -> SourceImage:
     return SourceImage(check_usable(raw.astype(np.float32)), None, encoding)
 
 
+def check_content(data: bytes, name: str) -> None:
+    """What the bytes and the file name alone refuse: an empty file, and a DICOM name
+    (.dcm, .dicom) on content without the DICM preamble; raises UnreadableImage."""
+    if not data:
+        raise UnreadableImage("empty file (0 bytes)")
+    if Path(name).suffix.lower() in DICOM_SUFFIXES and not looks_like_dicom(data):
+        raise UnreadableImage("not a DICOM file (no DICM preamble)")
+
+
 def decode_source(data: bytes, name: str) -> SourceImage:
     """Decode file content (DICOM or raster, by content and suffix); raise UnreadableImage
     with a reason."""
-    suffix = Path(name).suffix.lower()
-    if suffix in DICOM_SUFFIXES or looks_like_dicom(data):
+    check_content(data, name)
+    if looks_like_dicom(data):
         return decode_dicom_source(data)
-    return decode_raster_source(data, suffix)
+    return decode_raster_source(data, Path(name).suffix.lower())
 
 
 def decode_bytes(data: bytes, name: str) -> np.ndarray:
