@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from preprocessing.images import UnreadableImage, dicom_shape, read_image
 from preprocessing.index.cbis_csv import PATHOLOGY_TO_LABEL, find_calc_csvs, read_calc_csv
+from preprocessing.index.csv_files import EmptyCsv
 from preprocessing.index.paths import inside_data_folder
 from preprocessing.index.table import Index, Quarantine, finish_rows
 
@@ -120,25 +121,37 @@ def index_row(row: pd.Series, resolver: PathResolver) -> dict[str, object]:
     return record
 
 
-def read_calc_tables(csv_dir: Path) -> pd.DataFrame:
-    """Both official calc CSVs in csv_dir as one table (column split: train or test)."""
-    return pd.concat([read_calc_csv(p, s) for s, p in find_calc_csvs(csv_dir).items()])
+def read_calc_tables(csv_dir: Path, quarantine: Quarantine) -> pd.DataFrame:
+    """Both official calc CSVs in csv_dir as one table (column split: train or test).
+
+    An empty CSV is read as no rows, as if absent: the other split goes on, and a quarantine
+    record names the file and the split left out.
+    """
+    frames = []
+    for split, path in find_calc_csvs(csv_dir).items():
+        try:
+            frames.append(read_calc_csv(path, split))
+        except EmptyCsv:
+            quarantine.add(f"({split} split)", path.name,
+                           f"{path.name} is empty (no header, no rows): the {split} split "
+                           "is left out")
+    return pd.concat(frames) if frames else pd.DataFrame()
 
 
 def index_table(table: pd.DataFrame, to_record: Callable[[pd.Series], dict[str, object]],
-                progress: bool) -> tuple[pd.DataFrame, Quarantine]:
-    """Each CSV row through to_record; a row it refuses (UnreadableImage) is quarantined."""
-    quarantine, records = Quarantine(), []
+                progress: bool, quarantine: Quarantine) -> pd.DataFrame:
+    """Each CSV row through to_record; a row it refuses (UnreadableImage) joins quarantine."""
+    records = []
     for _, row in tqdm(table.iterrows(), total=len(table), desc="index", disable=not progress):
         try:
             records.append(to_record(row))
         except UnreadableImage as exc:
             quarantine.add(roi_id_of(row), row["crop_path"], str(exc))
-    return finish_rows(records), quarantine
+    return finish_rows(records)
 
 
 def index_cbis(data_dir: Path, progress: bool = True) -> Index:
-    resolver = PathResolver(data_dir)
-    rows, quarantine = index_table(read_calc_tables(data_dir),
-                                   lambda row: index_row(row, resolver), progress)
+    resolver, quarantine = PathResolver(data_dir), Quarantine()
+    rows = index_table(read_calc_tables(data_dir, quarantine),
+                       lambda row: index_row(row, resolver), progress, quarantine)
     return Index(rows, quarantine.frame(), data_dir, "cbis")

@@ -7,10 +7,10 @@ import re
 import warnings
 from pathlib import Path
 
-import pandas as pd
 from tqdm import tqdm
 
 from preprocessing.images import IMAGE_SUFFIXES, UnreadableImage, read_image
+from preprocessing.index.csv_files import read_csv_named
 from preprocessing.index.paths import inside_data_folder
 from preprocessing.index.table import Index, NoPatientIds, Quarantine, finish_rows
 
@@ -41,7 +41,7 @@ def patient_from_pattern(pattern: re.Pattern[str], name: str) -> str:
 
 def read_patient_csv(path: Path) -> dict[str, str]:
     """A CSV with columns `file` (name or relative path) and `patient_id`."""
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = read_csv_named(path, dtype=str, keep_default_na=False)
     if not {"file", "patient_id"} <= set(table.columns):
         raise ValueError(f"{path}: the patient CSV needs the columns 'file' and 'patient_id'")
     return dict(zip(table["file"].str.strip(), table["patient_id"].str.strip(), strict=True))

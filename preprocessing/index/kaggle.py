@@ -18,8 +18,9 @@ import pandas as pd
 from preprocessing.images import UnreadableImage, normalise, read_image
 from preprocessing.index.cbis import index_table, read_calc_tables, roi_id_of, split_crop_and_mask
 from preprocessing.index.cbis_csv import PATHOLOGY_TO_LABEL, find_calc_csvs
+from preprocessing.index.csv_files import read_csv_named
 from preprocessing.index.paths import inside_data_folder
-from preprocessing.index.table import Index
+from preprocessing.index.table import Index, Quarantine
 
 KAGGLE_CSV_DIR, DICOM_INFO_NAME, JPEG_DIR = "csv", "dicom_info.csv", "jpeg"
 LAYOUT = "kaggle-jpeg"
@@ -61,12 +62,12 @@ def listed_shape(rows: str, cols: str) -> tuple[int, int] | None:
 
 def read_dicom_info(path: Path) -> dict[str, list[ListedImage]]:
     """The images of each SeriesInstanceUID, in file order."""
-    header = pd.read_csv(path, nrows=0).columns
+    header = read_csv_named(path, nrows=0).columns
     missing = [c for c in INFO_COLUMNS if c not in header]
     if missing:
         raise ValueError(f"{path}: not the Kaggle edition's dicom_info.csv, missing columns "
                          f"{missing}")
-    frame = pd.read_csv(path, usecols=list(INFO_COLUMNS), dtype=str, keep_default_na=False)
+    frame = read_csv_named(path, usecols=list(INFO_COLUMNS), dtype=str, keep_default_na=False)
     by_series: dict[str, list[ListedImage]] = {}
     for row in frame.itertuples(index=False):
         image = ListedImage(local_rel(row.image_path), row.SeriesDescription.strip(),
@@ -146,7 +147,7 @@ def index_kaggle(data_dir: Path, progress: bool = True) -> Index:
         raise ValueError(f"{data_dir / KAGGLE_CSV_DIR}: the calc CSVs are there but not "
                          f"{DICOM_INFO_NAME}, the Kaggle edition's list of its JPEGs, through "
                          "which the CSV paths are resolved")
-    lookup = SeriesLookup(data_dir, read_dicom_info(info))
-    rows, quarantine = index_table(read_calc_tables(data_dir / KAGGLE_CSV_DIR),
-                                   lambda row: index_kaggle_row(row, lookup), progress)
+    lookup, quarantine = SeriesLookup(data_dir, read_dicom_info(info)), Quarantine()
+    rows = index_table(read_calc_tables(data_dir / KAGGLE_CSV_DIR, quarantine),
+                       lambda row: index_kaggle_row(row, lookup), progress, quarantine)
     return Index(rows, quarantine.frame(), data_dir, LAYOUT)
