@@ -285,6 +285,9 @@ def preprocess(data_dir: Path, cache_dir: Path, size: int, filter_name: str, asp
         raise click.UsageError(KAGGLE_NO_SPACING)
     result = build_cache(index, cache_dir, config, workers=workers,
                          notes={"filter_reason": reason})
+    if result.stale_removed:
+        console.print(f"removed {result.stale_removed} temporary files or folders left by an "
+                      "interrupted earlier run")
     print_sources(result.source_stats)
     if not result.quarantine.empty:
         print_quarantine(result.quarantine, "preprocess")

@@ -34,6 +34,19 @@ def register(run_id: str, alias: str, experiment: str) -> None:
                   f"models:/{REGISTERED_MODEL}@{alias}")
 
 
+SKIPPED_NAMES_SHOWN = 5
+
+
+def skipped_note(skipped: list[Path]) -> str:
+    """One line naming the folder files that were not predicted because of their suffix."""
+    names = ", ".join(p.name for p in skipped[:SKIPPED_NAMES_SHOWN])
+    more = len(skipped) - SKIPPED_NAMES_SHOWN
+    tail = f" and {more} more" if more > 0 else ""
+    files = "file" if len(skipped) == 1 else "files"
+    return (f"skipped {len(skipped)} {files} under the folders given, not named as images "
+            f"(.dcm, .png, .jpg, .pgm, .tif): {names}{tail}")
+
+
 @click.command()
 @click.option("--model", "model_uri", default="models:/mcal-calc@champion", show_default=True)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -64,19 +77,23 @@ def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
     the cache's, an image much smaller than the cache's ROIs. --strict refuses such rows.
 
     Files are predicted a chunk at a time and each chunk's rows are written to --out as soon as
-    they are done, so a folder of any size runs in bounded memory.
+    they are done, so a folder of any size runs in bounded memory. Every file named on the
+    command line gets a row (an error when it is not an image); under a folder, files not named
+    as images (.txt, .csv, ...) are skipped, and the count and names of those are printed.
     """
     from mlflow.exceptions import MlflowException
 
     from mcal.predict_output import report_predictions, write_streamed
-    from mcal_lightning.tracking.predict import COLUMNS, image_paths, predict_chunks
+    from mcal_lightning.tracking.predict import COLUMNS, found_files, predict_chunks
     from mcal_lightning.tracking.pyfunc import UnsupportedModel, load_model
     from mcal_lightning.tracking.store import use_tracking
 
     try:
         use_tracking()
         model = load_model(model_uri)  # once, for the predictions and the overlays
-        files = image_paths(paths)
+        files, skipped = found_files(paths)
+        if skipped:
+            console.print(skipped_note(skipped))
         table = write_streamed(predict_chunks(model, files, chunk, strict), COLUMNS, out)
     except (UnsupportedModel, MlflowException) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -6,10 +6,43 @@ The heavy imports sit inside the commands, so that `mcal --help` never imports t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from mcal.console import console, print_frame
+
+METRIC_NAMES = {"mcc": "MCC", "auroc": "AUC", "f1": "F1", "recall": "sensitivity"}
+
+
+def scored(side: dict[str, Any], metric: str) -> str:
+    """A model's test value and its patient-bootstrap 95% CI when recorded: 0.01 (95% CI ...)."""
+    name = metric.split("/", 1)[-1]
+    bounds = ((side.get("ci_95") or {}).get("metrics") or {}).get(name) or {}
+    low, high = bounds.get("low"), bounds.get("high")
+    ci = f" (95% CI {low:.2f} to {high:.2f})" if low is not None and high is not None else ""
+    return f"{side['value']:.2f}{ci}"
+
+
+def champion_summary(record: dict[str, Any]) -> str:
+    """The champion step in words: who holds the alias now, on what test value, and why."""
+    metric = record["metric"]
+    label = f"test {METRIC_NAMES.get(metric.split('/', 1)[-1], metric)}"
+    challenger, champion = record["challenger"], record["champion"]
+    unaliased = f"version {challenger['version']} is registered without the alias"
+    if champion is None:
+        return (f"first champion: version {challenger['version']}, {label} "
+                f"{scored(challenger, metric)}")
+    if isinstance(champion, str):
+        return f"{record['reason']}; {unaliased} ({label} {scored(challenger, metric)})"
+    if record["alias_moved"]:
+        return (f"new champion: version {challenger['version']}, {label} "
+                f"{scored(challenger, metric)}, beats version {champion['version']}'s "
+                f"{scored(champion, metric)}")
+    return (f"champion kept: version {champion['version']}, {label} {scored(champion, metric)}, "
+            f"holds against version {challenger['version']}'s {scored(challenger, metric)}; "
+            f"{unaliased}")
+
 
 STORAGE_HELP = ("Optuna storage URL shared by every worker, e.g. postgresql://user:pw@host/db "
                 "[default: sqlite:///mlruns/optuna.db].")
@@ -56,9 +89,7 @@ def sweep(sweep_file: Path, storage: str | None, study_name: str | None, n_trial
         console.print("other workers still hold trials (or ended the sweep): the champion is "
                       "decided by the worker that finishes last")
     elif outcome.champion is not None:
-        console.print(f"champion: {outcome.champion['reason']} on "
-                      f"{outcome.champion['metric']} (alias moved: "
-                      f"{outcome.champion['alias_moved']})")
+        console.print(champion_summary(outcome.champion))
     console.print(f"MLflow parent run {outcome.parent_run_id}; study storage "
                   f"{redact(storage or 'sqlite:///mlruns/optuna.db')}")
 

@@ -11,7 +11,8 @@ Layout under the cache root::
 
 The dataset key hashes the config and every source's content hash, so a rerun over unchanged
 files reuses the dataset as is, and new or changed files are the only ones processed. Every
-write goes to a temporary name first and is renamed into place, so a kill leaves no corrupt entry.
+write goes to a temporary name first and is renamed into place (atomic.py), so a kill leaves no
+corrupt entry; the next run removes the temporaries a killed run left.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from preprocessing.atomic import (
+    atomic_save_npy,
+    atomic_write_bytes,
+    remove_stale_temporaries,
+    temporary_path,
+)
 from preprocessing.images import UnreadableImage, decode_source
 from preprocessing.index.table import Index, Quarantine
 from preprocessing.pipeline import PreprocessConfig, process_roi
@@ -49,6 +56,7 @@ class CacheResult:
     quarantine: pd.DataFrame
     reused_dataset: bool
     source_stats: dict[str, object]  # what source_stats.json says
+    stale_removed: int = 0  # temporaries of killed earlier runs, removed before this one
 
 
 @dataclass(frozen=True)
@@ -59,19 +67,6 @@ class CachedDataset:
     table: pd.DataFrame
     config: dict[str, object]
     path: Path
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as handle:
-        np.save(handle, array)
-    os.replace(tmp, path)
 
 
 def process_file(task: tuple[str, str, dict[str, object]]) -> tuple[str, str, str]:
@@ -137,7 +132,7 @@ def dataset_key(config: PreprocessConfig, table: pd.DataFrame) -> str:
 
 def assemble(table: pd.DataFrame, items_dir: Path, target: Path, size: int, dtype: str) -> None:
     """Write rois.npy + index.csv into a temporary folder, then rename it into place."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp = temporary_path(target)
     tmp.mkdir(parents=True, exist_ok=True)
     rois = np.lib.format.open_memmap(tmp / "rois.npy", "w+", dtype, (len(table), size, size))
     pixel_hashes = []
@@ -156,6 +151,8 @@ def build_cache(index: Index, cache_dir: Path, config: PreprocessConfig,
     """Process every indexed ROI once per config; reuse what an earlier run made."""
     config_dir = Path(cache_dir) / config.folder_name()
     items_dir = config_dir / "items"
+    stale = [p for folder in (Path(cache_dir), config_dir, items_dir, config_dir / "datasets")
+             for p in remove_stale_temporaries(folder)]
     items_dir.mkdir(parents=True, exist_ok=True)
     recorded = {**config.as_dict(), "resize_mode": config.resize_mode, **(notes or {})}
     atomic_write_bytes(config_dir / "config.json", json.dumps(recorded, indent=2).encode())
@@ -185,7 +182,7 @@ def build_cache(index: Index, cache_dir: Path, config: PreprocessConfig,
     atomic_write_bytes(Path(cache_dir) / LATEST, f"{relative}\n".encode())
     statuses = [status for _, status, _ in outcomes]
     return CacheResult(target, len(table), statuses.count("processed"), statuses.count("reused"),
-                       quarantine.frame(), reused_dataset, stats)
+                       quarantine.frame(), reused_dataset, stats, len(stale))
 
 
 def resolve_dataset(path: Path) -> Path:

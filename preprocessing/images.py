@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import math
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -27,6 +29,10 @@ LOSSY_SYNTAXES = {JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLSNearLossless}
 RASTER_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF",
                 b"MM\x00*": "TIFF", b"P2": "PGM", b"P5": "PGM"}
 JPEG_SCAN, JPEG_END = b"\xff\xda", b"\xff\xd9"
+# The most pixel data a DICOM header may ask for before decoding (rows x columns x frames x
+# bytes per pixel): a full-field mammogram is about 4,000 x 5,000 x 2 bytes.
+MAX_PIXEL_BYTES_ENV = "MCAL_MAX_PIXEL_BYTES"
+DEFAULT_MAX_PIXEL_BYTES = 8_000 * 8_000 * 2
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,52 @@ def read_dataset(data: bytes) -> pydicom.Dataset:
         raise UnreadableImage("truncated pixel data (the file ends inside its encapsulated frames)")
     if "PixelData" not in ds:
         raise UnreadableImage("no pixel data")
+    check_declared_size(ds)
     return ds
+
+
+def max_pixel_bytes() -> int:
+    """The ceiling on decoded pixel data: MCAL_MAX_PIXEL_BYTES, else the default."""
+    value = os.environ.get(MAX_PIXEL_BYTES_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_PIXEL_BYTES
+    try:
+        ceiling = int(value)
+    except ValueError:
+        ceiling = 0
+    if ceiling <= 0:
+        raise ValueError(f"{MAX_PIXEL_BYTES_ENV} must be a positive whole number of bytes, "
+                         f"got {value!r}")
+    return ceiling
+
+
+def declared_pixel_bytes(ds: pydicom.Dataset) -> int:
+    """Rows x Columns x frames x samples x bytes per sample, as the header says."""
+    frames = max(int(ds.get("NumberOfFrames", 1) or 1), 1)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    return int(ds.Rows) * int(ds.Columns) * frames * samples * math.ceil(ds.BitsAllocated / 8)
+
+
+def check_declared_size(ds: pydicom.Dataset) -> None:
+    """A header asking for more pixel data than the ceiling raises UnreadableImage before any
+    decoder allocates it: whatever the transfer syntax, a decoder sizes its output from the
+    header, so a few KB of RLE or JPEG can ask for gigabytes."""
+    needed, ceiling = declared_pixel_bytes(ds), max_pixel_bytes()
+    if needed > ceiling:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        shape = f"{ds.Rows} x {ds.Columns} px" + (f" x {frames} frames" if frames > 1 else "")
+        raise UnreadableImage(
+            f"header asks for {shape} ({byte_size(needed)} of pixel data), over the ceiling "
+            f"of {byte_size(ceiling)} (set {MAX_PIXEL_BYTES_ENV}, in bytes, to raise it)")
+
+
+def byte_size(n: int) -> str:
+    """n bytes in GiB, MiB or bytes, whichever reads best."""
+    if n >= 2**30:
+        return f"{n / 2**30:.1f} GiB"
+    if n >= 2**20:
+        return f"{n / 2**20:.0f} MiB"
+    return f"{n:,} bytes"
 
 
 def check_native_length(ds: pydicom.Dataset) -> None:
@@ -140,11 +191,22 @@ def decode_dicom_source(data: bytes) -> SourceImage:
         raise decode_failure(exc) from exc
 
 
+def imdecode(data: bytes) -> np.ndarray | None:
+    """OpenCV's decoding of raster bytes, None where it cannot (it raises on some buffers,
+    an empty one among them, instead of returning None)."""
+    if not data:
+        return None
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
+
+
 def decode_raster_source(data: bytes, suffix: str) -> SourceImage:
     kind = raster_kind(data, suffix)
     if kind == "JPEG":
         check_complete_jpeg(data)
-    raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    raw = imdecode(data)
     if raw is None:
         what = f"{suffix} file" if suffix else "file"
         raise UnreadableImage(f"not a decodable {what}: expected DICOM, PNG, JPEG or PGM")
@@ -154,13 +216,22 @@ def decode_raster_source(data: bytes, suffix: str) -> SourceImage:
     return SourceImage(check_usable(raw.astype(np.float32)), None, encoding)
 
 
+def check_content(data: bytes, name: str) -> None:
+    """What the bytes and the file name alone refuse: an empty file, and a DICOM name
+    (.dcm, .dicom) on content without the DICM preamble; raises UnreadableImage."""
+    if not data:
+        raise UnreadableImage("empty file (0 bytes)")
+    if Path(name).suffix.lower() in DICOM_SUFFIXES and not looks_like_dicom(data):
+        raise UnreadableImage("not a DICOM file (no DICM preamble)")
+
+
 def decode_source(data: bytes, name: str) -> SourceImage:
     """Decode file content (DICOM or raster, by content and suffix); raise UnreadableImage
     with a reason."""
-    suffix = Path(name).suffix.lower()
-    if suffix in DICOM_SUFFIXES or looks_like_dicom(data):
+    check_content(data, name)
+    if looks_like_dicom(data):
         return decode_dicom_source(data)
-    return decode_raster_source(data, suffix)
+    return decode_raster_source(data, Path(name).suffix.lower())
 
 
 def decode_bytes(data: bytes, name: str) -> np.ndarray:

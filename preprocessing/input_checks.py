@@ -8,7 +8,6 @@ weigh the answer or, with strict, refuse the row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -17,15 +16,16 @@ import pydicom
 from pydicom.pixels import apply_color_lut, pixel_array
 
 from preprocessing.images import (
-    DICOM_SUFFIXES,
     UnreadableImage,
     check_complete_jpeg,
+    check_content,
     check_native_length,
     check_usable,
     decode_failure,
     decode_with_spacing,
     dicom_to_array,
     grayscale_values,
+    imdecode,
     looks_like_dicom,
     pixel_spacing,
     raster_kind,
@@ -91,7 +91,7 @@ def decode_dicom(data: bytes) -> Decoded:
 def decode_raster(data: bytes, name: str) -> Decoded:
     if raster_kind(data, "") == "JPEG":
         check_complete_jpeg(data)  # colour files skip decode_with_spacing, which checks it
-    raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    raw = imdecode(data)
     if raw is None or raw.ndim != 3:
         image, spacing = decode_with_spacing(data, name)  # gray, or the reason it is unreadable
         return Decoded(image, spacing, ())
@@ -104,9 +104,8 @@ def decode_raster(data: bytes, name: str) -> Decoded:
 
 def decode_for_prediction(data: bytes, name: str = "") -> Decoded:
     """Decode file content as prediction does: colour to gray, first frame, with warnings."""
-    if Path(name).suffix.lower() in DICOM_SUFFIXES or looks_like_dicom(data):
-        if not looks_like_dicom(data):
-            raise UnreadableImage("not a DICOM file (no DICM preamble)")
+    check_content(data, name)
+    if looks_like_dicom(data):
         return decode_dicom(data)
     return decode_raster(data, name)
 

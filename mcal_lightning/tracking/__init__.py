@@ -8,6 +8,6 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "runs": ("child_run", "parent_run"),
     "pyfunc": ("UnsupportedModel", "load_model", "log_pyfunc"),
     "registry": ("latest_run", "register"),
-    "predict": ("image_paths", "predict_chunks", "predict_files"),
+    "predict": ("found_files", "image_paths", "predict_chunks", "predict_files"),
     "champion": ("crown",),
 })

@@ -11,26 +11,41 @@ from tqdm import tqdm
 
 from mcal_lightning.tracking.pyfunc import STRICT_REFUSAL, load_model
 from mcal_lightning.tracking.store import use_tracking
-from preprocessing.images import IMAGE_SUFFIXES
+from preprocessing.images import IMAGE_SUFFIXES, UnreadableImage, check_content
+
+
+def found_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """(files to predict, files skipped): each file as given, and under each folder the files
+    named as images (IMAGE_SUFFIXES); a folder's other files (a .txt, a CSV of labels) are
+    skipped, so that the caller can say which."""
+    found: list[Path] = []
+    skipped: list[Path] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            found.append(path)
+            continue
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            (found if file.suffix.lower() in IMAGE_SUFFIXES else skipped).append(file)
+    return found, skipped
 
 
 def image_paths(paths: Iterable[Path]) -> list[Path]:
     """Files as given, and image files found under folders."""
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*")
-                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            found.append(path)
-    return found
+    return found_files(paths)[0]
 
 
 def read_or_error(path: Path) -> bytes | str:
+    """The file's bytes, or why they cannot be an image: unreadable, empty, or named .dcm
+    without being DICOM (the model sees the bytes only, so the name is checked here)."""
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except OSError as exc:
         return f"cannot read file: {exc.strerror or exc}"
+    try:
+        check_content(data, path.name)
+    except UnreadableImage as exc:
+        return str(exc)
+    return data
 
 
 COLUMNS = ["file", "p_malignant", "label", "error", "warning"]

@@ -13,6 +13,8 @@ from tqdm import tqdm
 
 from preprocessing.images import UnreadableImage, dicom_shape, read_image
 from preprocessing.index.cbis_csv import PATHOLOGY_TO_LABEL, find_calc_csvs, read_calc_csv
+from preprocessing.index.csv_files import EmptyCsv
+from preprocessing.index.paths import inside_data_folder
 from preprocessing.index.table import Index, Quarantine, finish_rows
 
 
@@ -31,21 +33,35 @@ def case_folder_files(data_dir: Path) -> dict[str, list[Path]]:
 
 
 class PathResolver:
+    """CSV paths to files of the data folder, resolved; a path that leaves it is refused."""
+
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
+        self.root = data_dir.resolve()
         self._by_case: dict[str, list[Path]] | None = None
 
     def candidates(self, rel: str) -> list[Path]:
-        """The file the CSV names, else every DICOM of its case folder."""
-        exact = self.data_dir / rel
+        """The file the CSV names, else every DICOM of its case folder (OutsideDataFolder
+        when either leaves the data folder)."""
+        if not rel:
+            return []
+        exact = inside_data_folder(self.root, rel)
         if exact.is_file():
             return [exact]
         if self._by_case is None:
             self._by_case = case_folder_files(self.data_dir)
-        return list(self._by_case.get(Path(rel).parts[0], []))
+        found = self._by_case.get(Path(rel).parts[0], [])
+        return [inside_data_folder(self.root, path) for path in found]
 
     def rel(self, path: Path) -> str:
-        return path.relative_to(self.data_dir).as_posix()
+        """A resolved candidate's path in the data folder."""
+        return path.relative_to(self.root).as_posix()
+
+
+def short_path(rel: str) -> str:
+    """The case folder and the file name of a CSV path, or that the cell is empty."""
+    parts = Path(rel).parts
+    return f"{parts[0]}/.../{parts[-1]}" if parts else "(empty path cell)"
 
 
 def is_binary(image: np.ndarray) -> bool:
@@ -92,9 +108,8 @@ def index_row(row: pd.Series, resolver: PathResolver) -> dict[str, object]:
     listed = [row["crop_path"], row["mask_path"]]
     files = sorted({f for rel in listed for f in resolver.candidates(rel)})
     if len(files) < 2:
-        missing = [rel for rel in listed if not (resolver.data_dir / rel).is_file()] or listed
-        parts = Path(missing[0]).parts
-        raise UnreadableImage(f"missing file: {parts[0]}/.../{parts[-1]}")
+        missing = [rel for rel in listed if not rel or not (resolver.data_dir / rel).is_file()]
+        raise UnreadableImage(f"missing file: {short_path((missing or listed)[0])}")
     crop, mask = split_crop_and_mask(files, full_shape)
     read_image(crop)  # truncated, non-image and blank crops fail here, not in the cache
     record = row.to_dict()
@@ -106,25 +121,37 @@ def index_row(row: pd.Series, resolver: PathResolver) -> dict[str, object]:
     return record
 
 
-def read_calc_tables(csv_dir: Path) -> pd.DataFrame:
-    """Both official calc CSVs in csv_dir as one table (column split: train or test)."""
-    return pd.concat([read_calc_csv(p, s) for s, p in find_calc_csvs(csv_dir).items()])
+def read_calc_tables(csv_dir: Path, quarantine: Quarantine) -> pd.DataFrame:
+    """Both official calc CSVs in csv_dir as one table (column split: train or test).
+
+    An empty CSV is read as no rows, as if absent: the other split goes on, and a quarantine
+    record names the file and the split left out.
+    """
+    frames = []
+    for split, path in find_calc_csvs(csv_dir).items():
+        try:
+            frames.append(read_calc_csv(path, split))
+        except EmptyCsv:
+            quarantine.add(f"({split} split)", path.name,
+                           f"{path.name} is empty (no header, no rows): the {split} split "
+                           "is left out")
+    return pd.concat(frames) if frames else pd.DataFrame()
 
 
 def index_table(table: pd.DataFrame, to_record: Callable[[pd.Series], dict[str, object]],
-                progress: bool) -> tuple[pd.DataFrame, Quarantine]:
-    """Each CSV row through to_record; a row it refuses (UnreadableImage) is quarantined."""
-    quarantine, records = Quarantine(), []
+                progress: bool, quarantine: Quarantine) -> pd.DataFrame:
+    """Each CSV row through to_record; a row it refuses (UnreadableImage) joins quarantine."""
+    records = []
     for _, row in tqdm(table.iterrows(), total=len(table), desc="index", disable=not progress):
         try:
             records.append(to_record(row))
         except UnreadableImage as exc:
             quarantine.add(roi_id_of(row), row["crop_path"], str(exc))
-    return finish_rows(records), quarantine
+    return finish_rows(records)
 
 
 def index_cbis(data_dir: Path, progress: bool = True) -> Index:
-    resolver = PathResolver(data_dir)
-    rows, quarantine = index_table(read_calc_tables(data_dir),
-                                   lambda row: index_row(row, resolver), progress)
+    resolver, quarantine = PathResolver(data_dir), Quarantine()
+    rows = index_table(read_calc_tables(data_dir, quarantine),
+                       lambda row: index_row(row, resolver), progress, quarantine)
     return Index(rows, quarantine.frame(), data_dir, "cbis")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from preprocessing.index.csv_files import read_csv_named
+
 # The exact header of calc_case_description_{train,test}_set.csv as published by TCIA.
 CALC_COLUMNS: tuple[str, ...] = (
     "patient_id",
@@ -45,8 +47,11 @@ RENAME = {
 
 
 def read_calc_csv(path: Path, split: str) -> pd.DataFrame:
-    """Read one official calc CSV; strip the newlines some path cells carry."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    """Read one official calc CSV; strip the newlines some path cells carry.
+
+    Raises EmptyCsv for an empty file, ValueError naming the file for one that is not a calc CSV.
+    """
+    frame = read_csv_named(path, dtype=str, keep_default_na=False)
     missing = [c for c in CALC_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: not a CBIS-DDSM calc CSV, missing columns {missing}")

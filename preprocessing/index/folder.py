@@ -7,10 +7,11 @@ import re
 import warnings
 from pathlib import Path
 
-import pandas as pd
 from tqdm import tqdm
 
 from preprocessing.images import IMAGE_SUFFIXES, UnreadableImage, read_image
+from preprocessing.index.csv_files import read_csv_named
+from preprocessing.index.paths import inside_data_folder
 from preprocessing.index.table import Index, NoPatientIds, Quarantine, finish_rows
 
 CLASS_FOLDERS = {"benign": 0, "malignant": 1}
@@ -40,7 +41,7 @@ def patient_from_pattern(pattern: re.Pattern[str], name: str) -> str:
 
 def read_patient_csv(path: Path) -> dict[str, str]:
     """A CSV with columns `file` (name or relative path) and `patient_id`."""
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = read_csv_named(path, dtype=str, keep_default_na=False)
     if not {"file", "patient_id"} <= set(table.columns):
         raise ValueError(f"{path}: the patient CSV needs the columns 'file' and 'patient_id'")
     return dict(zip(table["file"].str.strip(), table["patient_id"].str.strip(), strict=True))
@@ -85,16 +86,13 @@ def index_folder(
             )
         warnings.warn(UNGROUPED_WARNING, stacklevel=2)
         patients = [f"IMG_{Path(rel).with_suffix('').as_posix()}" for rel in rels]
-    quarantine, records = Quarantine(), []
+    quarantine, records, root = Quarantine(), [], data_dir.resolve()
     iterator = zip(files, rels, patients, strict=True)
-    for (path, label), rel, patient in tqdm(iterator, total=len(files), desc="index",
-                                            disable=not progress):
+    for (_, label), rel, patient in tqdm(iterator, total=len(files), desc="index",
+                                         disable=not progress):
         roi_id = Path(rel).with_suffix("").as_posix()
-        if not patient:
-            quarantine.add(roi_id, rel, "no patient id for this file")
-            continue
         try:
-            read_image(path)
+            check_file(root, rel, patient)
         except UnreadableImage as exc:
             quarantine.add(roi_id, rel, str(exc))
             continue
@@ -104,3 +102,11 @@ def index_folder(
             "split": split_of(patient, test_fraction),
         })
     return Index(finish_rows(records), quarantine.frame(), data_dir, "folder")
+
+
+def check_file(root: Path, rel: str, patient: str) -> None:
+    """UnreadableImage unless the file stays in the data folder, has a patient and decodes."""
+    path = inside_data_folder(root, rel)  # a symlink out of the data folder is never opened
+    if not patient:
+        raise UnreadableImage("no patient id for this file")
+    read_image(path)

@@ -18,7 +18,9 @@ import pandas as pd
 from preprocessing.images import UnreadableImage, normalise, read_image
 from preprocessing.index.cbis import index_table, read_calc_tables, roi_id_of, split_crop_and_mask
 from preprocessing.index.cbis_csv import PATHOLOGY_TO_LABEL, find_calc_csvs
-from preprocessing.index.table import Index
+from preprocessing.index.csv_files import read_csv_named
+from preprocessing.index.paths import inside_data_folder
+from preprocessing.index.table import Index, Quarantine
 
 KAGGLE_CSV_DIR, DICOM_INFO_NAME, JPEG_DIR = "csv", "dicom_info.csv", "jpeg"
 LAYOUT = "kaggle-jpeg"
@@ -60,12 +62,12 @@ def listed_shape(rows: str, cols: str) -> tuple[int, int] | None:
 
 def read_dicom_info(path: Path) -> dict[str, list[ListedImage]]:
     """The images of each SeriesInstanceUID, in file order."""
-    header = pd.read_csv(path, nrows=0).columns
+    header = read_csv_named(path, nrows=0).columns
     missing = [c for c in INFO_COLUMNS if c not in header]
     if missing:
         raise ValueError(f"{path}: not the Kaggle edition's dicom_info.csv, missing columns "
                          f"{missing}")
-    frame = pd.read_csv(path, usecols=list(INFO_COLUMNS), dtype=str, keep_default_na=False)
+    frame = read_csv_named(path, usecols=list(INFO_COLUMNS), dtype=str, keep_default_na=False)
     by_series: dict[str, list[ListedImage]] = {}
     for row in frame.itertuples(index=False):
         image = ListedImage(local_rel(row.image_path), row.SeriesDescription.strip(),
@@ -103,6 +105,10 @@ class SeriesLookup:
         listed = self.by_series.get(series_of(row["image_path"]), [])
         return listed[0] if len(listed) == 1 else None
 
+    def path(self, image: ListedImage) -> Path:
+        """The listed JPEG's file, resolved; OutsideDataFolder when it leaves the data folder."""
+        return inside_data_folder(self.data_dir.resolve(), image.rel)
+
 
 def index_kaggle_row(row: pd.Series, lookup: SeriesLookup) -> dict[str, object]:
     """One CSV row to one index record; raises UnreadableImage naming the reason."""
@@ -112,14 +118,15 @@ def index_kaggle_row(row: pd.Series, lookup: SeriesLookup) -> dict[str, object]:
     if not listed:
         raise UnreadableImage(f"the series of the crop and mask paths is not in "
                               f"{DICOM_INFO_NAME}")
-    absent = [image.rel for image in listed if not (lookup.data_dir / image.rel).is_file()]
+    paths = [lookup.path(image) for image in listed]
+    absent = [image.rel for image, path in zip(listed, paths, strict=True) if not path.is_file()]
     if absent:
         raise UnreadableImage(f"missing file: {absent[0]}")
     if len(listed) != 2:
         images = f"{len(listed)} image" + ("s" if len(listed) > 1 else "")
         raise UnreadableImage(f"{DICOM_INFO_NAME} lists {images} for the crop and mask series, "
                               "not a crop and a mask")
-    by_path = {lookup.data_dir / image.rel: image for image in listed}
+    by_path = dict(zip(paths, listed, strict=True))
     full = lookup.full_image(row)
     crop, mask = split_crop_and_mask(list(by_path), full.shape if full else None,
                                      shape_of=lambda f: by_path[f].shape,
@@ -140,7 +147,7 @@ def index_kaggle(data_dir: Path, progress: bool = True) -> Index:
         raise ValueError(f"{data_dir / KAGGLE_CSV_DIR}: the calc CSVs are there but not "
                          f"{DICOM_INFO_NAME}, the Kaggle edition's list of its JPEGs, through "
                          "which the CSV paths are resolved")
-    lookup = SeriesLookup(data_dir, read_dicom_info(info))
-    rows, quarantine = index_table(read_calc_tables(data_dir / KAGGLE_CSV_DIR),
-                                   lambda row: index_kaggle_row(row, lookup), progress)
+    lookup, quarantine = SeriesLookup(data_dir, read_dicom_info(info)), Quarantine()
+    rows = index_table(read_calc_tables(data_dir / KAGGLE_CSV_DIR, quarantine),
+                       lambda row: index_kaggle_row(row, lookup), progress, quarantine)
     return Index(rows, quarantine.frame(), data_dir, LAYOUT)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import cv2
 import numpy as np
 
-from preprocessing.phantom.constants import MAX_PIXEL_VALUE
+from preprocessing.phantom.upsample import upsample_window
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,13 @@ def draw_geometry(rng: np.random.Generator, shape: tuple[int, int], chest_wall_l
     return BreastGeometry(rows, cols, chest_wall_left, centre, semi, depth)
 
 
-def elliptic_radius2(geom: BreastGeometry) -> np.ndarray:
-    """Squared normalised distance from the chest-wall centre: 1 on the skin line."""
-    r_rows = (np.arange(geom.rows, dtype=np.float32) - geom.centre_row) / geom.semi_rows
-    r_depth = geom.depth_of_columns() / geom.semi_depth
+def elliptic_radius2(geom: BreastGeometry, rows: slice | None = None,
+                     cols: slice | None = None) -> np.ndarray:
+    """Squared normalised distance from the chest-wall centre (1 on the skin line), over the
+    window rows x cols (the whole image by default)."""
+    rows, cols = rows or slice(None), cols or slice(None)
+    r_rows = (np.arange(geom.rows, dtype=np.float32)[rows] - geom.centre_row) / geom.semi_rows
+    r_depth = geom.depth_of_columns()[cols] / geom.semi_depth
     return r_rows[:, None] ** 2 + r_depth[None, :] ** 2
 
 
@@ -91,7 +95,8 @@ def power_law_texture(rng: np.random.Generator, shape: tuple[int, int], beta: fl
     freq_c = np.fft.rfftfreq(padded[1]).astype(np.float32)[None, :] * np.float32(stretch)
     # no structure larger than ~1/6 of the image: gland forms clouds, not half-breast slabs
     freq = np.maximum(np.sqrt(freq_r**2 + freq_c**2), np.float32(6.0 / max(padded)))
-    spectrum = np.fft.rfft2(white) * freq ** np.float32(-beta / 2.0)
+    spectrum = np.fft.rfft2(white)
+    spectrum *= freq ** np.float32(-beta / 2.0)
     field = np.fft.irfft2(spectrum, s=padded)[: shape[0], : shape[1]].astype(np.float32)
     field -= field.mean()
     return field / max(float(field.std()), 1e-6)
@@ -102,66 +107,180 @@ def power_law_texture(rng: np.random.Generator, shape: tuple[int, int], beta: fl
 _GLAND_THRESHOLD = {1: 1.0, 2: 0.4, 3: -0.25, 4: -0.85}
 
 
-def parenchyma(rng: np.random.Generator, radius2: np.ndarray, thickness: np.ndarray,
-               density: int) -> np.ndarray:
-    """Darker fat plus bright fibroglandular clouds, central more than peripheral; denser
-    breasts have more gland.
+def texture_factor(geom: BreastGeometry) -> int:
+    """The tissue is drawn on every factor-th pixel, so no side exceeds MAX_TEXTURE_SIDE."""
+    return -(-max(geom.rows, geom.cols) // MAX_TEXTURE_SIDE)
 
-    Images over MAX_TEXTURE_SIDE get the tissue on a coarser grid, upsampled: with beta = 3 the
-    finer frequencies carry almost no power, and full-size FFTs would dominate the run time.
+
+def coarse_parenchyma(rng: np.random.Generator, geom: BreastGeometry,
+                      density: int) -> np.ndarray:
+    """Darker fat plus bright fibroglandular clouds, central more than peripheral; denser
+    breasts have more gland: unit thickness, on every factor-th pixel of the image.
+
+    Images over MAX_TEXTURE_SIDE get the tissue on such a coarser grid, upsampled by Tissue:
+    with beta = 3 the finer frequencies carry almost no power, and full-size FFTs would dominate
+    the run time.
     """
-    factor = -(-max(radius2.shape) // MAX_TEXTURE_SIDE)
-    coarse_radius2 = radius2[::factor, ::factor]
+    step = slice(None, None, texture_factor(geom))
+    coarse_radius2 = elliptic_radius2(geom, step, step)
     texture = power_law_texture(rng, coarse_radius2.shape, stretch=rng.uniform(1.5, 2.5))
     central = 1.2 * (0.55 - np.sqrt(np.minimum(coarse_radius2, 1.0)))
     gland = 1.0 / (1.0 + np.exp(-(texture + central - _GLAND_THRESHOLD[density]) / 0.45))
     fat_level = rng.uniform(750.0, 1050.0)
     gland_level = rng.uniform(900.0, 1400.0)
-    tissue = (fat_level + gland_level * gland + 80.0 * texture).astype(np.float32)
-    if factor > 1:
-        size = (radius2.shape[1], radius2.shape[0])
-        tissue = cv2.resize(tissue, size, interpolation=cv2.INTER_CUBIC)
-    tissue *= thickness  # a fresh array either way: thickness * tissue without another copy
-    return tissue
+    return (fat_level + gland_level * gland + 80.0 * texture).astype(np.float32)
 
 
-# Column alignment of the blurred window in pectoral_mask: OpenCV filters rows in SIMD blocks
-# counted from column 0 and the last few columns with scalar code, whose rounding can differ in
-# the last bit; a window starting on a multiple of this and ending well past the blur's reach
-# (or at the image edge) puts every pixel through the same code as a whole-image blur would.
+def _overlap(box: slice, window: slice) -> tuple[slice, slice] | None:
+    """Where box and window overlap, in the box's and in the window's own coordinates."""
+    start, stop = max(box.start, window.start), min(box.stop, window.stop)
+    if stop <= start:
+        return None
+    return (slice(start - box.start, stop - box.start),
+            slice(start - window.start, stop - window.start))
+
+
+# Column alignment of the blurred region in Pectoral: OpenCV filters rows in SIMD blocks counted
+# from column 0 and the last few columns with scalar code, whose rounding can differ in the last
+# bit; a region starting on a multiple of this and ending well past the blur's reach (or at the
+# image edge) puts every pixel through the same code as a whole-image blur would.
 _BLUR_ALIGN = 64
 
 
-def pectoral_mask(rng: np.random.Generator, geom: BreastGeometry) -> np.ndarray:
-    """A triangle in the top chest-wall corner (MLO only), slightly blurred at its edge.
+@dataclass(frozen=True, eq=False)
+class Pectoral:
+    """The pectoral muscle (MLO only): a triangle in the top chest-wall corner, slightly blurred
+    at its edge, times level.
 
-    Only the window around the triangle is blurred: everywhere else the blur of zeros is exactly
-    zero, and inside it the values are bit for bit those of blurring the whole image (kept so
-    by _BLUR_ALIGN and checked by the tests), at a fraction of the cost.
+    Only the region around the triangle is blurred, and of it only the rows a window needs plus
+    twice the blur's reach either side: everywhere else the blur of zeros is exactly zero, and
+    the values kept are bit for bit those of blurring the whole image (kept so by _BLUR_ALIGN
+    and checked by the tests), at a fraction of the cost.
     """
+
+    shape: tuple[int, int]
+    corners: np.ndarray  # (3, 2) int32 x, y of the triangle
+    sigma: float
+    level: float
+    # the last rows blurred: (first row, blurred rows from there); shared by the windows of a row
+    _blurred: dict[str, tuple[int, np.ndarray]] = field(default_factory=dict, init=False,
+                                                       repr=False)
+
+    @cached_property
+    def _reach(self) -> int:
+        return int(np.ceil(4.0 * self.sigma)) + 16  # OpenCV's float kernel radius is ~4 sigma
+
+    @cached_property
+    def _filled(self) -> tuple[slice, slice, np.ndarray]:
+        """The unblurred triangle over the region: its rows, its columns, its pixels."""
+        bottom = min(self.shape[0], int(self.corners[:, 1].max()) + 2 * self._reach)
+        left = int(self.corners[:, 0].min()) - 2 * self._reach
+        left = max(0, left // _BLUR_ALIGN * _BLUR_ALIGN)
+        right = int(self.corners[:, 0].max()) + 2 * self._reach
+        right = min(self.shape[1], -(-right // _BLUR_ALIGN) * _BLUR_ALIGN + _BLUR_ALIGN)
+        region = np.zeros((bottom, right - left), np.float32)
+        cv2.fillConvexPoly(region, self.corners - np.array([left, 0], np.int32), 1.0)
+        return slice(0, bottom), slice(left, right), region
+
+    def _blurred_rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows start..stop of the blurred region (start, stop within it)."""
+        first, blurred = self._blurred.get("rows", (0, np.empty((0, 0), np.float32)))
+        if not first <= start <= stop <= first + blurred.shape[0]:
+            region = self._filled[2]
+            first, end = max(0, start - 2 * self._reach), min(len(region), stop + 2 * self._reach)
+            blurred = cv2.GaussianBlur(region[first:end], (0, 0), self.sigma)
+            self._blurred["rows"] = first, blurred
+        return blurred[start - first:stop - first]
+
+    def blur_all(self) -> None:
+        """Blur every row of the region at once, for a caller about to ask for all of them."""
+        self._blurred_rows(0, self._filled[0].stop)
+
+    def window(self, rows: slice, cols: slice) -> np.ndarray:
+        """The blurred triangle (0..1, before level) over the window rows x cols."""
+        mask = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.float32)
+        region_rows, region_cols, _ = self._filled
+        along, across = _overlap(region_rows, rows), _overlap(region_cols, cols)
+        if along is not None and across is not None:
+            band = self._blurred_rows(along[0].start, along[0].stop)
+            mask[along[1], across[1]] = band[:, across[0]]
+        return mask
+
+
+def draw_pectoral(rng: np.random.Generator, geom: BreastGeometry) -> Pectoral:
+    """Random size of the muscle triangle, and its brightness."""
     height = rng.uniform(0.35, 0.55) * geom.rows
     width = rng.uniform(0.22, 0.38) * geom.cols
     wall = 0.0 if geom.chest_wall_left else geom.cols - 1.0
     tip = wall + width if geom.chest_wall_left else wall - width
     triangle = np.array([[wall, 0.0], [tip, 0.0], [wall, height]], dtype=np.float32)
     corners = np.round(triangle).astype(np.int32)
-    mask = np.zeros((geom.rows, geom.cols), np.float32)
-    cv2.fillConvexPoly(mask, corners, 1.0)
     sigma = max(0.7, 0.004 * geom.cols)
-    reach = int(np.ceil(4.0 * sigma)) + 16  # OpenCV's float kernel radius is ~4 sigma
-    bottom = min(geom.rows, int(corners[:, 1].max()) + 2 * reach)
-    left = max(0, (int(corners[:, 0].min()) - 2 * reach) // _BLUR_ALIGN * _BLUR_ALIGN)
-    right = int(corners[:, 0].max()) + 2 * reach
-    right = min(geom.cols, -(-right // _BLUR_ALIGN) * _BLUR_ALIGN + _BLUR_ALIGN)
-    window = np.ascontiguousarray(mask[:bottom, left:right])
-    mask[:bottom, left:right] = cv2.GaussianBlur(window, (0, 0), sigma)
-    return mask
+    return Pectoral((geom.rows, geom.cols), corners, sigma, rng.uniform(900.0, 1300.0))
 
 
-def add_label_block(rng: np.random.Generator, image: np.ndarray, geom: BreastGeometry,
-                    text: str) -> None:
+@dataclass(frozen=True, eq=False)
+class Tissue:
+    """A view's image under the calcifications, label and scanner edge, over any window: film
+    background, pectoral muscle and parenchyma scaled by the compressed thickness. Every pixel
+    is computed from its own coordinates, so a window equals the whole image's pixels there."""
+
+    geom: BreastGeometry
+    background: float  # film base plus fog, outside the breast
+    pectoral: Pectoral | None
+    coarse: np.ndarray  # coarse_parenchyma
+
+    def parenchyma(self, rows: slice, cols: slice) -> np.ndarray:
+        """The parenchyma at unit thickness over the window (float32, a fresh array)."""
+        factor = texture_factor(self.geom)
+        if factor == 1:
+            return self.coarse[rows, cols].copy()
+        return upsample_window(self.coarse, factor, rows, cols)
+
+    def window(self, rows: slice, cols: slice) -> np.ndarray:
+        image = np.full((rows.stop - rows.start, cols.stop - cols.start), self.background,
+                        np.float32)
+        thickness = thickness_profile(elliptic_radius2(self.geom, rows, cols))
+        if self.pectoral is not None:  # the muscle belongs to the body: no background through it
+            muscle = self.pectoral.window(rows, cols)
+            np.maximum(thickness, muscle, out=thickness)
+            muscle *= np.float32(self.pectoral.level)
+            image += muscle
+        tissue = self.parenchyma(rows, cols)
+        tissue *= thickness
+        image += tissue
+        return image
+
+
+def draw_tissue(rng: np.random.Generator, geom: BreastGeometry, density: int,
+                view: str) -> Tissue:
+    background = rng.uniform(40.0, 140.0)
+    pectoral = draw_pectoral(rng, geom) if view == "MLO" else None
+    return Tissue(geom, background, pectoral, coarse_parenchyma(rng, geom, density))
+
+
+@dataclass(frozen=True, eq=False)
+class Overlay:
+    """Values that replace the image's over a box: the burned-in label, the scanner edge."""
+
+    rows: slice
+    cols: slice
+    values: np.ndarray | np.float32  # one per pixel of the box, or one for all
+
+    def paint(self, image: np.ndarray, rows: slice, cols: slice) -> None:
+        """Overwrite what of the box falls in image, the window rows x cols."""
+        along, across = _overlap(self.rows, rows), _overlap(self.cols, cols)
+        if along is None or across is None:
+            return
+        if np.ndim(self.values) == 0:
+            image[along[1], across[1]] = self.values
+        else:
+            image[along[1], across[1]] = self.values[along[0], across[0]]
+
+
+def draw_label_block(rng: np.random.Generator, geom: BreastGeometry, text: str) -> Overlay:
     """A burned-in bright film label with dark text, in a corner away from the breast."""
-    rows, cols = image.shape
+    rows, cols = geom.rows, geom.cols
     height = max(6, int(rng.uniform(0.035, 0.05) * rows))
     width = max(12, int(rng.uniform(0.16, 0.22) * cols))
     margin_r, margin_c = int(0.02 * rows), int(0.02 * cols)
@@ -172,40 +291,19 @@ def add_label_block(rng: np.random.Generator, image: np.ndarray, geom: BreastGeo
                 height / 30.0, (255,), max(1, round(height / 12)), cv2.LINE_AA)
     paper, dark = rng.uniform(3700.0, 4095.0), rng.uniform(150.0, 500.0)
     coverage = ink.astype(np.float32) / 255.0
-    image[top:top + height, left:left + width] = paper + (dark - paper) * coverage
+    return Overlay(slice(top, top + height), slice(left, left + width),
+                   paper + (dark - paper) * coverage)
 
 
-def add_scanner_edge(rng: np.random.Generator, image: np.ndarray, geom: BreastGeometry) -> None:
+def draw_scanner_edge(rng: np.random.Generator, geom: BreastGeometry) -> Overlay:
     """A bright strip along the top, bottom or nipple-side border, as film digitisers leave."""
-    rows, cols = image.shape
+    rows, cols = geom.rows, geom.cols
     where = ("top", "bottom", "far")[int(rng.integers(3))]
     level = np.float32(rng.uniform(3000.0, 4095.0))
     if where == "far":
         width = max(2, int(rng.uniform(0.006, 0.015) * cols))
-        strip = np.s_[:, cols - width:] if geom.chest_wall_left else np.s_[:, :width]
-    else:
-        width = max(2, int(rng.uniform(0.006, 0.015) * rows))
-        strip = np.s_[:width, :] if where == "top" else np.s_[rows - width:, :]
-    image[strip] = level
-
-
-def add_noise(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
-    """Quantum (signal-dependent Gaussian ~ Poisson) noise, then salt-and-pepper impulses."""
-    gain = rng.uniform(0.6, 1.4)
-    sigma = np.maximum(image, 0.0)  # sqrt(gain * max(image, 0) + 16), without temporaries
-    sigma *= gain
-    sigma += 16.0
-    np.sqrt(sigma, out=sigma)
-    noisy = rng.standard_normal(image.shape, dtype=np.float32)
-    noisy *= sigma
-    noisy += image  # image + normal * sigma
-    flat = noisy.reshape(-1)
-    n_impulses = int(rng.binomial(flat.size, rng.uniform(0.002, 0.01)))
-    where = rng.integers(0, flat.size, n_impulses)
-    flat[where] = np.where(rng.random(n_impulses) < 0.5, 0.0, float(MAX_PIXEL_VALUE))
-    return noisy
-
-
-def background(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """The dark area outside the breast (film base plus fog)."""
-    return np.full(shape, rng.uniform(40.0, 140.0), np.float32)
+        strip = slice(cols - width, cols) if geom.chest_wall_left else slice(0, width)
+        return Overlay(slice(0, rows), strip, level)
+    width = max(2, int(rng.uniform(0.006, 0.015) * rows))
+    strip = slice(0, width) if where == "top" else slice(rows - width, rows)
+    return Overlay(strip, slice(0, cols), level)

@@ -11,7 +11,9 @@ Every pixel is drawn the same way whatever is written: full_images only decides 
 full-field image is stored at full size ("full"), block-averaged by an integer factor
 ("reduced") or not at all ("none"), and layout whether each image is a TCIA DICOM ("tcia") or
 an 8-bit JPEG of the Kaggle edition with its dicom_info.csv row ("kaggle-jpeg"); the random
-stream, the CSV rows and the modality values of masks and crops do not change.
+stream, the CSV rows and the modality values of masks and crops do not change. When the
+full-field image is not written it is not rendered either: each crop renders its own window,
+pixel for pixel what the full image holds there (scene.ViewScene).
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ from preprocessing.phantom.kaggle_writer import (
     TCIA_LAYOUT,
     write_kaggle_image,
 )
+from preprocessing.phantom.noise import NoiseField
+from preprocessing.phantom.scene import AddedSignal, ViewScene, paste
 
 MIN_SIDE_PX = 64
 FULL_IMAGE_MODES = ("full", "reduced", "none")
@@ -146,28 +150,6 @@ def _header(ctx: _Context, side: str, view: str, folder: str, instance: int,
                        instance + 1)
 
 
-def _tissue_image(rng: np.random.Generator, geom: anatomy.BreastGeometry, density: int,
-                  view: str) -> np.ndarray:
-    image = anatomy.background(rng, (geom.rows, geom.cols))
-    radius2 = anatomy.elliptic_radius2(geom)
-    thickness = anatomy.thickness_profile(radius2)
-    if view == "MLO":  # the muscle belongs to the body: no background showing through it
-        muscle = anatomy.pectoral_mask(rng, geom)
-        np.maximum(thickness, muscle, out=thickness)
-        muscle *= np.float32(rng.uniform(900.0, 1300.0))
-        image += muscle
-    image += anatomy.parenchyma(rng, radius2, thickness, density)
-    return image
-
-
-def _paste(image: np.ndarray, patch: np.ndarray, top: int, left: int) -> None:
-    """image[top:, left:] += patch, clipped to the image."""
-    r0, c0 = max(top, 0), max(left, 0)
-    r1, c1 = min(top + patch.shape[0], image.shape[0]), min(left + patch.shape[1], image.shape[1])
-    if r1 > r0 and c1 > c0:
-        image[r0:r1, c0:c1] += patch[r0 - top:r1 - top, c0 - left:c1 - left]
-
-
 def roi_mask(shape: tuple[int, int], points: np.ndarray, margin_px: float) -> np.ndarray:
     """Filled convex hull of the calcifications grown by margin_px: uint8 0/1, full-image frame."""
     inside = np.clip(np.round(points), 0, np.array(shape) - 1).astype(np.int32)  # edge lesions
@@ -193,26 +175,17 @@ def crop_box(mask: np.ndarray, margin_frac: float) -> tuple[slice, slice]:
     return slice(int(r0), int(r1)), slice(int(c0), int(c1))
 
 
-@dataclass(frozen=True)
-class _Added:
-    """One lesion's calcification signal as pasted: contrast-scaled patch and its corner."""
-
-    signal: np.ndarray
-    top: int
-    left: int
-
-
-def calc_signal_in(added: list[_Added], rows: slice, cols: slice) -> np.ndarray:
+def calc_signal_in(added: tuple[AddedSignal, ...], rows: slice, cols: slice) -> np.ndarray:
     """The calcification-only signal of every lesion in the frame rows x cols (uint16)."""
     frame = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.float32)
     for patch in added:
-        _paste(frame, patch.signal, patch.top - rows.start, patch.left - cols.start)
+        paste(frame, patch.signal, patch.top - rows.start, patch.left - cols.start)
     return np.clip(np.rint(frame), 0, MAX_PIXEL_VALUE).astype(np.uint16)
 
 
-def _draw_lesion(ctx: _Context, image: np.ndarray, geom: anatomy.BreastGeometry, view: str,
-                 lesion: LesionPlan, rng: np.random.Generator) -> tuple[np.ndarray, _Added]:
-    """Add one lesion's calcifications to image; return its ROI mask and what was added."""
+def _draw_lesion(ctx: _Context, geom: anatomy.BreastGeometry, view: str, lesion: LesionPlan,
+                 rng: np.random.Generator) -> tuple[np.ndarray, AddedSignal]:
+    """One lesion's calcifications: its ROI mask, and the signal it adds to the image."""
     px_per_mm = PIXELS_PER_MM * ctx.scale
     lesion3d = ctx.lesions3d[lesion.lesion_id]
     depth_sign = 1.0 if geom.chest_wall_left else -1.0
@@ -220,44 +193,43 @@ def _draw_lesion(ctx: _Context, image: np.ndarray, geom: anatomy.BreastGeometry,
     row, col = (round(v) for v in geom.pixel_of(lesion.depth_frac,
                                                  lesion.vertical_frac(view, MLO_ANGLE_DEG)))
     contrast = CONTRAST_BY_SUBTLETY[lesion.subtlety] * rng.uniform(0.85, 1.15)
-    added = _Added(patch.signal * np.float32(contrast), row + patch.top, col + patch.left)
-    _paste(image, added.signal, added.top, added.left)
+    added = AddedSignal(patch.signal * np.float32(contrast), row + patch.top, col + patch.left)
     max_size_mm = max(c.size for c in lesion3d.calcs)
     margin = max(2.0, (1.0 + 0.5 * max_size_mm) * px_per_mm)
-    return roi_mask(image.shape, patch.points + np.array([row, col]), margin), added
+    return roi_mask((geom.rows, geom.cols), patch.points + np.array([row, col]), margin), added
 
 
-def _quantise(noisy: np.ndarray) -> np.ndarray:
-    """Round to integers 0..4095 as uint16 (in place on noisy, which is used up)."""
-    np.rint(noisy, out=noisy)
-    np.clip(noisy, 0, MAX_PIXEL_VALUE, out=noisy)
-    return noisy.astype(np.uint16)
-
-
-def _write_full_image(ctx: _Context, output: PatientOutput, rel: str, values: np.ndarray,
+def _write_full_image(ctx: _Context, output: PatientOutput, rel: str, values: np.ndarray | None,
                       header: DicomHeader, presentation: Presentation,
                       crop_shapes: list[tuple[int, int]]) -> None:
+    if ctx.full_images == "none" or values is None:
+        return
     if ctx.full_images == "full":
         _write(ctx, output, rel, values, header, presentation)
     elif ctx.full_images == "reduced":
         reduced = reduce_image(values, ctx.reduction, tuple(crop_shapes))
         _write(ctx, output, rel, reduced, header, presentation, reduction=ctx.reduction)
-    elif ctx.full_images != "none":
+    else:
         raise ValueError(f"full_images must be one of {FULL_IMAGE_MODES}, got {ctx.full_images!r}")
 
 
 def render_view(ctx: _Context, rng: np.random.Generator, breast: BreastPlan, view: str,
                 output: PatientOutput) -> None:
-    """One full-field image with all its lesions, then one mask + crop per lesion."""
+    """One full-field image with all its lesions, then one mask + crop per lesion.
+
+    The full-field image is rendered only when written; otherwise each crop renders its own
+    window of it, the very same pixels.
+    """
     plan, side = ctx.plan, breast.side
     geom = anatomy.draw_geometry(rng, image_shape(rng, ctx.scale), side == "LEFT", view)
-    image = _tissue_image(rng, geom, plan.density, view)
+    tissue = anatomy.draw_tissue(rng, geom, plan.density, view)
     shown = breast.lesions_in(view)
-    drawn = [_draw_lesion(ctx, image, geom, view, lesion, rng) for _, lesion in shown]
-    masks, added = [mask for mask, _ in drawn], [a for _, a in drawn]
-    anatomy.add_label_block(rng, image, geom, f"{side[0]} {view}")
-    anatomy.add_scanner_edge(rng, image, geom)
-    values = _quantise(anatomy.add_noise(rng, image))
+    drawn = [_draw_lesion(ctx, geom, view, lesion, rng) for _, lesion in shown]
+    masks, added = [mask for mask, _ in drawn], tuple(a for _, a in drawn)
+    overlays = (anatomy.draw_label_block(rng, geom, f"{side[0]} {view}"),
+                anatomy.draw_scanner_edge(rng, geom))
+    scene = ViewScene(tissue, added, overlays, NoiseField.draw(rng))
+    values = scene.full_image() if ctx.full_images != "none" else None
     full_folder = case_folder(plan.split, plan.patient_id, side, view)
     full_rel = "/".join([full_folder, *_uids(ctx, full_folder), "000000.dcm"])
     full_header = _header(ctx, side, view, full_folder, 0, "full mammogram images")
@@ -267,11 +239,11 @@ def render_view(ctx: _Context, rng: np.random.Generator, breast: BreastPlan, vie
         folder = case_folder(plan.split, plan.patient_id, side, view, abnormality_id)
         base = "/".join([folder, *_uids(ctx, folder)])
         files = RoiFiles(full_rel, f"{base}/000001.dcm", f"{base}/000000.dcm")
-        _write(ctx, output, files.mask, mask.astype(np.uint16) * np.uint16(255),
+        _write(ctx, output, files.mask, np.multiply(mask, 255, dtype=np.uint16),
                _header(ctx, side, view, folder, 0, "ROI mask images"), Presentation(), rle=True,
                series_size=2)
         rows, cols = crop_box(mask, rng.uniform(0.05, 0.15))
-        crop = values[rows, cols]
+        crop = scene.pixels(rows, cols) if values is None else values[rows, cols]
         crop_shapes.append(crop.shape)
         _write(ctx, output, files.crop, crop,
                _header(ctx, side, view, folder, 1, "cropped images"), draw_presentation(rng),

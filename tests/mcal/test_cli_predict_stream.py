@@ -15,6 +15,7 @@ from tests.mcal_lightning.tracking.fake_pyfunc import (
     UNREADABLE,
     WARNING,
     FixedModel,
+    fake_content,
     use_fixed_model,
 )
 
@@ -27,7 +28,7 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     rois = tmp_path / "rois"
     rois.mkdir()
     for name in [*PROBS, "broken.dcm"]:
-        (rois / name).write_bytes(name.encode())
+        (rois / name).write_bytes(fake_content(name))
     return rois
 
 
@@ -107,3 +108,19 @@ def test_an_empty_folder_writes_the_header_alone(tmp_path: Path, monkeypatch):
     result = predict(str(tmp_path / "empty"), "--out", str(out))
     assert result.exit_code == 0, result.output
     assert out.read_text().strip() == "file,p_malignant,label,error,warning"
+
+
+def test_a_folders_non_image_files_are_skipped_and_named(folder: Path, tmp_path: Path,
+                                                         monkeypatch):
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "empty.png").write_bytes(b"")
+    use_fixed_model(monkeypatch, FixedModel(PROBS))
+    out = tmp_path / "predictions.csv"
+    result = predict(str(folder), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 file under the folders given, not named as images" in result.output
+    assert "notes.txt" in result.output
+    table = pd.read_csv(out, keep_default_na=False)
+    names = [Path(f).name for f in table["file"]]
+    assert "notes.txt" not in names and len(names) == len(PROBS) + 2  # + broken.dcm, empty.png
+    assert table.loc[names.index("empty.png"), "error"] == "empty file (0 bytes)"

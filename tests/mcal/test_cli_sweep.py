@@ -4,6 +4,7 @@ import yaml
 from click.testing import CliRunner
 
 from mcal.cli import main
+from mcal.commands_sweep import champion_summary
 from mcal_lightning.sweep.run import StudyMismatch, check_data
 
 
@@ -61,3 +62,29 @@ def test_a_study_refuses_another_cache(tmp_path):
     check_data(study, False, "aaaa")
     with pytest.raises(StudyMismatch, match="--study NEW_NAME"):
         check_data(study, False, "bbbb")
+
+
+def side(version: str, value: float, ci: tuple[float, float] | None = None) -> dict:
+    intervals = None if ci is None else {"metrics": {"mcc": {"point": value, "low": ci[0],
+                                                             "high": ci[1]}}}
+    return {"run_id": "r", "version": version, "value": value, "ci_95": intervals}
+
+
+@pytest.mark.parametrize(("champion", "moved", "reason", "expected"), [
+    (None, True, "no champion yet",
+     "first champion: version 1, test MCC 0.01 (95% CI -0.27 to 0.25)"),
+    (side("1", 0.01, (-0.27, 0.25)), True, "challenger 0.4000 beats champion 0.0100",
+     "new champion: version 2, test MCC 0.40, beats version 1's 0.01 (95% CI -0.27 to 0.25)"),
+    (side("1", 0.5), False, "champion 0.5000 holds against challenger 0.4000",
+     "champion kept: version 1, test MCC 0.50, holds against version 2's 0.40; version 2 is "
+     "registered without the alias"),
+    ("the champion (version 1) expects preprocessing ...", False,
+     "kept the champion: the champion (version 1) expects preprocessing ...",
+     "kept the champion: the champion (version 1) expects preprocessing ...; version 2 is "
+     "registered without the alias (test MCC 0.40)"),
+])
+def test_the_champion_step_is_said_in_words(champion, moved: bool, reason: str, expected: str):
+    challenger = side("1", 0.01, (-0.27, 0.25)) if champion is None else side("2", 0.4)
+    record = {"metric": "test/mcc", "challenger": challenger, "champion": champion,
+              "alias_moved": moved, "reason": reason}
+    assert champion_summary(record) == expected

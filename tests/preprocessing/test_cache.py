@@ -82,6 +82,7 @@ def test_a_kill_midway_leaves_nothing_corrupt_and_resumes(tmp_path: Path):
     resumed = build_cache(index_of(data), cache, PreprocessConfig(size=32), workers=2,
                           progress=False)
     assert resumed.n_reused >= len(done) and resumed.n_processed <= files - len(done)
+    assert not list(cache.rglob(".*.tmp")), "the killed run's temporaries are removed"
     fresh = build_cache(index_of(data), tmp_path / "fresh", PreprocessConfig(size=32),
                         workers=2, progress=False)
     np.testing.assert_array_equal(open_cache(cache).images, open_cache(fresh.dataset_dir).images)
@@ -150,3 +151,18 @@ def test_the_dataset_records_the_spacing_size_and_encoding_of_its_sources(tmp_pa
     assert result.source_stats == stats
     again = build_cache(index_of(data), cache, CONFIG, workers=1, progress=False)
     assert again.reused_dataset and again.source_stats == stats
+
+
+def test_a_rerun_removes_what_a_killed_run_left(tmp_path: Path):
+    data, cache = make_folder(tmp_path / "data", 4), tmp_path / "cache"
+    first = build_cache(index_of(data), cache, CONFIG, workers=1, progress=False)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a writer that is gone
+    items = first.dataset_dir.parents[1] / "items"
+    left = [items / f".{'0' * 40}.npy.{child.pid}.tmp",
+            first.dataset_dir.parent / f".{first.dataset_dir.name}.{child.pid}.tmp"]
+    left[0].write_bytes(b"half an array")
+    left[1].mkdir()
+    again = build_cache(index_of(data), cache, CONFIG, workers=1, progress=False)
+    assert again.stale_removed == 2 and not any(p.exists() for p in left)
+    assert (again.n_reused, again.reused_dataset) == (4, True)

@@ -1,11 +1,26 @@
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pydicom
 import pytest
+from pydicom.uid import RLELossless
 
-from preprocessing.images import UnreadableImage, normalise, read_image
-from tests.conftest import write_dicom
+from preprocessing import input_checks
+from preprocessing.images import (
+    DEFAULT_MAX_PIXEL_BYTES,
+    MAX_PIXEL_BYTES_ENV,
+    UnreadableImage,
+    decode_bytes,
+    max_pixel_bytes,
+    normalise,
+    read_image,
+)
+from preprocessing.input_checks import decode_for_prediction
+from tests.conftest import REPO_ROOT, write_dicom
 
 RAMP = (np.arange(64 * 48).reshape(64, 48) % 4096).astype(np.uint16)
 
@@ -137,3 +152,66 @@ def test_the_encoding_says_bits_and_loss(tmp_path: Path):
     ds.compress(JPEGLSLossless)
     ds.save_as(tmp_path / "c.dcm")
     assert encoding(tmp_path / "c.dcm") == "12-bit lossless DICOM"
+
+
+def rle_claiming(path: Path, rows: int, cols: int) -> Path:
+    """An RLE Lossless DICOM of a few KB whose header claims rows x cols pixels."""
+    ds = pydicom.dcmread(write_dicom(path, RAMP))
+    ds.compress(RLELossless)
+    ds.Rows, ds.Columns = rows, cols
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.fixture
+def huge_rle(tmp_path: Path) -> Path:
+    return rle_claiming(tmp_path / "huge.dcm", 60_000, 60_000)  # 6.7 GiB at 16 bits
+
+
+def test_a_compressed_header_over_the_ceiling_is_refused_before_decoding(
+        huge_rle: Path, monkeypatch: pytest.MonkeyPatch):
+    decoded: list[str] = []
+    monkeypatch.setattr(pydicom.Dataset, "pixel_array",
+                        property(lambda ds: decoded.append("pixel_array")))
+    monkeypatch.setattr(input_checks, "pixel_array", lambda *a, **k: decoded.append("frame"))
+    assert huge_rle.stat().st_size < 20_000
+    data = huge_rle.read_bytes()
+    for decode in (decode_bytes, decode_for_prediction):
+        with pytest.raises(UnreadableImage, match=r"header asks for 60000 x 60000 px \(6\.7 GiB"):
+            decode(data, "huge.dcm")
+    assert decoded == []
+
+
+def test_the_refusal_holds_under_a_memory_limit(huge_rle: Path):
+    """In a process that cannot map 4 GB the refusal comes first, not a MemoryError."""
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))\n"
+        "from preprocessing.images import UnreadableImage, read_image\n"
+        "try:\n    read_image(sys.argv[1])\n"
+        "except UnreadableImage as exc:\n    print(exc)\n"
+    )
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-c", script, str(huge_rle)], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("header asks for 60000 x 60000 px"), done.stdout
+
+
+def test_the_ceiling_is_set_by_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = write_dicom(tmp_path / "a.dcm", RAMP)  # 64 x 48 x 2 = 6,144 bytes
+    monkeypatch.setenv(MAX_PIXEL_BYTES_ENV, "6144")
+    assert read_image(path).shape == RAMP.shape
+    monkeypatch.setenv(MAX_PIXEL_BYTES_ENV, "6143")
+    with pytest.raises(UnreadableImage, match=r"6,144 bytes of pixel data.*ceiling of 6,143"):
+        read_image(path)
+    monkeypatch.delenv(MAX_PIXEL_BYTES_ENV)
+    assert max_pixel_bytes() == DEFAULT_MAX_PIXEL_BYTES == 8_000 * 8_000 * 2
+    film = rle_claiming(tmp_path / "film.dcm", 5_000, 4_000)  # a large film's header passes,
+    with pytest.raises(UnreadableImage, match="unreadable DICOM") as refused:  # then its few
+        read_image(film)  # bytes of RLE fail to decode
+    assert "ceiling" not in str(refused.value)
+    monkeypatch.setenv(MAX_PIXEL_BYTES_ENV, "lots")
+    with pytest.raises(ValueError, match="MCAL_MAX_PIXEL_BYTES must be a positive whole"):
+        max_pixel_bytes()

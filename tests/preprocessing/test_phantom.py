@@ -392,12 +392,14 @@ def test_cli_none_indexes_and_preprocesses_the_same_rois(tmp_path: Path,
 
 def test_faster_steps_match_the_old_formulas_bit_for_bit() -> None:
     """The in-place and windowed rewrites of the costly steps give the very same floats as the
-    expressions they replaced (copied here), so crops stay what they were."""
+    expressions they replaced (copied here), so crops stay what they were. (The noise, now drawn
+    per tile, has its own tests in phantom/test_noise.py.)"""
     import cv2
 
     from preprocessing.phantom import anatomy
     from preprocessing.phantom.dicom_writer import Presentation, stored_values
-    from preprocessing.phantom.render import _quantise, crop_box
+    from preprocessing.phantom.render import crop_box
+    from preprocessing.phantom.scene import quantise
 
     def old_pectoral(rng: np.random.Generator, geom: anatomy.BreastGeometry) -> np.ndarray:
         height = rng.uniform(0.35, 0.55) * geom.rows
@@ -409,29 +411,17 @@ def test_faster_steps_match_the_old_formulas_bit_for_bit() -> None:
         cv2.fillConvexPoly(mask, np.round(triangle).astype(np.int32), 1.0)
         return cv2.GaussianBlur(mask, (0, 0), max(0.7, 0.004 * geom.cols))
 
-    def old_noise(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
-        gain = rng.uniform(0.6, 1.4)
-        sigma = np.sqrt(gain * np.maximum(image, 0.0) + 16.0)
-        noisy = image + rng.standard_normal(image.shape, dtype=np.float32) * sigma
-        flat = noisy.reshape(-1)
-        n_impulses = int(rng.binomial(flat.size, rng.uniform(0.002, 0.01)))
-        where = rng.integers(0, flat.size, n_impulses)
-        flat[where] = np.where(rng.random(n_impulses) < 0.5, 0.0, 4095.0)
-        return noisy
-
     for k, (rows, cols) in enumerate([(4000, 2600), (1230, 777), (211, 131), (64, 64)]):
         geom = anatomy.draw_geometry(np.random.default_rng(k), (rows, cols), k % 2 == 0, "MLO")
-        assert np.array_equal(anatomy.pectoral_mask(np.random.default_rng(k), geom),
+        whole = slice(0, rows), slice(0, cols)
+        assert np.array_equal(anatomy.draw_pectoral(np.random.default_rng(k), geom).window(*whole),
                               old_pectoral(np.random.default_rng(k), geom))
         radius2 = anatomy.elliptic_radius2(geom)
         inside = np.clip((1.0 - radius2) / 0.4, 0.0, 1.0)
         thickness = anatomy.thickness_profile(radius2)
         assert np.array_equal(thickness, inside * (2.0 - inside))
-        image = (3000.0 * thickness + 50.0).astype(np.float32)
-        assert np.array_equal(anatomy.add_noise(np.random.default_rng(k), image.copy()),
-                              old_noise(np.random.default_rng(k), image.copy()))
-        values = image * 1.4 - 100.0
-        assert np.array_equal(_quantise(values.copy()),
+        values = (3000.0 * thickness + 50.0).astype(np.float32) * 1.4 - 100.0
+        assert np.array_equal(quantise(values.copy()),
                               np.clip(np.rint(values), 0, 4095).astype(np.uint16))
         mask = np.zeros((rows, cols), np.uint8)
         for top, left, height, width in [(rows // 3, cols // 5, 9, 30), (0, 0, 5, 3),
@@ -460,10 +450,15 @@ def old_crop_box(mask: np.ndarray, margin_frac: float) -> tuple[slice, slice]:
 # --- calcification-only signal sidecar ------------------------------------------------------
 
 # sha256 over (path, sha256) of every file but phantom_truth/ of generate_phantom(patients=4,
-# seed=7, scale=0.1, corrupt=1, full_images="none"), made by the code before the calc sidecar
-# existed: writing the sidecar must change no random draw and no written byte. (An intended
-# change to the phantom's pixels changes it too: then recompute it with _tree_digest.)
-DIGEST_BEFORE_CALC_SIDECAR = "5b51430b4d2f41f53707ccfa69b9b36a8d284ad570ac6ae82c7a7c5651856ed0"
+# seed=7, scale=0.1, corrupt=1, full_images="none"): writing the sidecar must change no random
+# draw and no written byte. First made by the code before the calc sidecar existed; remade when
+# the noise moved to per-tile generators (crops rendered alone), an intended change of every
+# pixel. (Any intended change to the phantom's pixels changes it: recompute it with
+# _tree_digest.)
+DIGEST_BEFORE_CALC_SIDECAR = "9e16d26251033067f4b8bc34c852bacc924e2ab5be8b80de859d426837e2ad60"
+# sha256 of phantom_truth.csv of that phantom, made before the crops were rendered alone: how
+# the pixels are drawn must not change which lesions, descriptors and labels a seed gives.
+TRUTH_DIGEST = "dffc217f0f6d3ed42907f5939e736fde8ef9f269f19580f2763ff39e682824ea"
 
 
 def _tree_digest(root: Path) -> str:
@@ -491,6 +486,11 @@ def test_calc_sidecar_changes_no_written_byte(tmp_path: Path,
     assert not (without.out_dir / CALC_SIGNAL_DIR).exists()
     assert _hashes(without.out_dir) == {rel: h for rel, h in _hashes(with_sidecar.out_dir).items()
                                         if not rel.startswith(f"{CALC_SIGNAL_DIR}/")}
+
+
+def test_rendering_changes_no_label(tmp_path: Path) -> None:
+    result = _small(tmp_path)
+    assert hashlib.sha256(result.truth_csv.read_bytes()).hexdigest() == TRUTH_DIGEST
 
 
 def test_calc_sidecar_exists_per_regular_roi_in_the_crop_frame(phantom: PhantomResult,

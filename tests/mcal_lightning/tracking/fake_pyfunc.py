@@ -1,12 +1,14 @@
 """A stand-in for the logged pyfunc in ``mcal predict``'s tests: each file holds its own answer.
 
-A file's bytes are its name; the model looks the name up in a table of P(malignant), so the
-CLI's real path (file discovery, chunks, errors, the CSV) runs without a network.
+A file's bytes are its name (after a DICOM preamble for a .dcm, which prediction checks by
+name); the model looks the name up in a table of P(malignant), so the CLI's real path (file
+discovery, chunks, errors, the CSV) runs without a network.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,6 +17,12 @@ from mcal_lightning.tracking import pyfunc
 
 UNREADABLE = "unreadable image: expected DICOM"  # the answer for a name not in the table
 WARNING = "Modality MR, not MG (mammography)"  # for names starting with "MR_"
+PREAMBLE = b"\0" * 128 + b"DICM"
+
+
+def fake_content(name: str) -> bytes:
+    """What a fake file named name holds: its name, after the DICOM preamble for a .dcm."""
+    return (PREAMBLE if Path(name).suffix == ".dcm" else b"") + name.encode()
 
 
 class FixedModel:
@@ -25,7 +33,7 @@ class FixedModel:
         self.probs, self.on_predict = dict(probs), on_predict
 
     def predict(self, frame: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        names = [bytes(value).decode() for value in frame["image"]]
+        names = [bytes(value).removeprefix(PREAMBLE).decode() for value in frame["image"]]
         if self.on_predict is not None:
             self.on_predict(names)
         probs = [self.probs.get(n, float("nan")) for n in names]

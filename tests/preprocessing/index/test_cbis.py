@@ -8,6 +8,8 @@ import pytest
 
 from preprocessing.cache import build_cache, open_cache
 from preprocessing.index import build_index
+from preprocessing.index.cbis_csv import CALC_CSV_NAMES
+from preprocessing.phantom import generate_phantom
 from preprocessing.pipeline import PreprocessConfig
 
 
@@ -73,3 +75,25 @@ def test_no_phi_in_the_cache(tcia_phantom, index, tmp_path: Path):
             for value in phi:
                 assert value.encode() not in blob, f"{value!r} leaked into {path}"
     assert open_cache(tmp_path).table["patient_id"].str.fullmatch(r"P_\d{5}").all()
+
+
+@pytest.mark.parametrize("emptied", ["train", "test"])
+def test_an_empty_calc_csv_is_named_and_the_other_split_goes_on(tmp_path: Path, emptied: str):
+    generate_phantom(tmp_path, patients=4, seed=2, scale=0.03, workers=1, progress=False)
+    whole = build_index(tmp_path, progress=False).rows
+    assert set(whole["split"]) == {"train", "test"}
+    name = CALC_CSV_NAMES[emptied]
+    (tmp_path / name).write_bytes(b"")
+    index = build_index(tmp_path, progress=False)
+    kept = whole[whole["split"] != emptied].reset_index(drop=True)
+    pd.testing.assert_frame_equal(index.rows, kept)
+    assert index.quarantine.to_dict("records") == [{
+        "roi_id": f"({emptied} split)", "path": name,
+        "reason": f"{name} is empty (no header, no rows): the {emptied} split is left out"}]
+
+
+def test_a_calc_csv_pandas_cannot_parse_stops_the_index_naming_it(tmp_path: Path):
+    generate_phantom(tmp_path, patients=2, seed=1, scale=0.03, workers=1, progress=False)
+    (tmp_path / CALC_CSV_NAMES["test"]).write_bytes(b"\xff\xfe\x00garbage\x81\n")
+    with pytest.raises(ValueError, match=r"calc_case_description_test_set\.csv: not a readable"):
+        build_index(tmp_path, progress=False)

@@ -70,3 +70,13 @@ def test_ungrouped_override_warns(folder: Path):
 def test_unknown_layout_is_explained(tmp_path: Path):
     with pytest.raises(ValueError, match="neither CBIS-DDSM"):
         build_index(tmp_path)
+
+
+def test_empty_files_are_quarantined_by_name_and_the_run_goes_on(folder: Path):
+    (folder / "benign" / "B998_CC.png").write_bytes(b"")
+    (folder / "malignant" / "M998_CC.dcm").write_bytes(b"")
+    index = build_index(folder, patient_pattern=r"^([BM]\d{3})_", progress=False)
+    assert len(index.rows) == 48
+    reasons = dict(zip(index.quarantine["path"], index.quarantine["reason"], strict=True))
+    assert reasons["benign/B998_CC.png"] == reasons["malignant/M998_CC.dcm"] == \
+        "empty file (0 bytes)"
