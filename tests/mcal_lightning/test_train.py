@@ -66,7 +66,7 @@ def test_bad_file_gets_an_error_row(tracked_run, monkeypatch, tmp_path: Path):
     good = next((root / "data").rglob("000001.dcm"))
     model = f"runs:/{result.run_id}/model"
     table = predict_files(model, [broken, good, tmp_path / "gone.png"])
-    assert "expected DICOM" in table["error"].tolist()[0]
+    assert "not a DICOM file" in table["error"].tolist()[0], "a .dcm is checked before decoding"
     assert "cannot read" in table["error"].tolist()[2]
     assert np.isnan(table["p_malignant"][0])
 
