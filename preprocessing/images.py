@@ -179,8 +179,7 @@ def check_complete_jpeg(data: bytes) -> None:
 
 
 def decode_dicom_source(data: bytes) -> SourceImage:
-    if not looks_like_dicom(data):
-        raise UnreadableImage("not a DICOM file (no DICM preamble)")
+    """Bytes that start like a DICOM (the caller checked the preamble)."""
     try:
         ds = read_dataset(data)
         return SourceImage(check_usable(dicom_to_array(ds)), pixel_spacing(ds),
