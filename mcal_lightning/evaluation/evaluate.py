@@ -24,7 +24,9 @@ from mcal_lightning.evaluation.uncertainty import (
     Uncertainty,
     log_bootstrap,
     log_calibration,
+    log_lesions,
     stage_bootstrap,
+    stage_lesions,
     stage_temperature,
 )
 from mcal_lightning.explain.test_grids import log_cam_artifacts
@@ -60,7 +62,8 @@ def log_evaluation(module: CalcClassifier, table: pd.DataFrame, images: np.ndarr
     """Log each evaluated split into the active run; the temperature and CIs it found.
 
     Per stage: confusion matrix, ROC and PR curves (``log_stage_artifacts``), calibration under
-    the temperature and patient-bootstrap 95% CIs; on "test" also the Grad-CAM grids of the
+    the temperature and patient-bootstrap 95% CIs, per ROI and, where the table knows lesions,
+    per lesion (``{stage}/lesion/...``); on "test" also the Grad-CAM grids of the
     top losses and of ``cam_samples`` random ROIs (``gradcam=False``: none). images: the
     cache's ROI array. temperature: a T fitted earlier (the champion step reads the one its
     training run fitted); None fits it on val here and logs it as ``temperature``.
@@ -74,6 +77,10 @@ def log_evaluation(module: CalcClassifier, table: pd.DataFrame, images: np.ndarr
         log_calibration(module, stage, temperature)
         found.intervals[stage] = stage_bootstrap(module, table, stage, seed)
         log_bootstrap(found.intervals[stage], stage)
+        lesions = stage_lesions(module, table, stage, seed)
+        if lesions is not None:
+            found.lesions[stage] = lesions
+            log_lesions(lesions, stage)
         if stage == "test" and gradcam:
             log_cam_artifacts(module, images, module.last_outputs["test"], top_losses,
                               cam_samples, seed)

@@ -3,7 +3,9 @@
 ``evaluate.log_evaluation`` logs, into the active run: ``temperature`` (fitted on val by
 ``stage_temperature``), per stage ``{stage}/ece``, ``{stage}/brier`` and their ``_calibrated``
 twins after temperature scaling (in-sample on val), ``plots/{stage}_reliability.png``, the CI
-bounds ``{stage}/auroc_ci_low`` ... and ``metrics/{stage}_bootstrap.json``.
+bounds ``{stage}/auroc_ci_low`` ... and ``metrics/{stage}_bootstrap.json``; where the table
+knows lesions (lesions.py), the same metrics per lesion as ``{stage}/lesion/mcc``,
+``{stage}/lesion/mcc_ci_low`` ... and ``metrics/{stage}_lesion_bootstrap.json``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from mcal_lightning.evaluation.calibration import (
     fit_temperature,
     reliability_figure,
 )
+from mcal_lightning.evaluation.lesions import LesionResult, lesion_keys, lesion_result
 from mcal_lightning.models.module import CalcClassifier
 from mcal_lightning.tracking.store import log_figure
 
@@ -35,6 +38,7 @@ CALIBRATION_STAGE = "val"
 class Uncertainty:
     temperature: float  # 1.0 when there was no val split to fit it on
     intervals: dict[str, BootstrapResult] = field(default_factory=dict)  # by stage
+    lesions: dict[str, LesionResult] = field(default_factory=dict)  # by stage, where known
 
 
 def stage_arrays(module: CalcClassifier, stage: str) -> tuple[np.ndarray, np.ndarray,
@@ -55,6 +59,20 @@ def stage_bootstrap(module: CalcClassifier, table: pd.DataFrame, stage: str,
     labels, _, rows = stage_arrays(module, stage)
     probs = module.last_outputs[stage]["probs"].numpy()  # the logged metrics' own probabilities
     return bootstrap_ci(labels, probs, patients_of(table, rows), seed=seed)
+
+
+def stage_lesions(module: CalcClassifier, table: pd.DataFrame, stage: str,
+                  seed: int = 0) -> LesionResult | None:
+    """The stage's lesion-level result; None when its rows carry no lesion ids."""
+    labels, _, rows = stage_arrays(module, stage)
+    probs = module.last_outputs[stage]["probs"].numpy()
+    keys = lesion_keys(table.set_index("row", drop=False).loc[rows])
+    return lesion_result(labels, probs, patients_of(table, rows), keys, seed=seed)
+
+
+def log_lesions(result: LesionResult, stage: str) -> None:
+    mlflow.log_metrics(result.as_metrics(f"{stage}/lesion/"))
+    mlflow.log_dict(result.as_dict(), f"metrics/{stage}_lesion_bootstrap.json")
 
 
 def log_bootstrap(result: BootstrapResult, stage: str) -> None:
@@ -100,3 +118,13 @@ def interval_attrs(result: Any, stage: str = "val",
     flat = found.as_metrics(f"{stage}/")
     return {name: value for name, value in flat.items()
             if name.removeprefix(f"{stage}/").rsplit("_ci_", 1)[0] in set(metrics)}
+
+
+def lesion_attrs(result: Any, stage: str = "val",
+                 metrics: Iterable[str] = ("mcc", "auroc")) -> dict[str, float]:
+    """``{stage}/lesion/mcc`` ... of a training result, for a sweep trial's attrs; {} if none."""
+    uncertainty = getattr(result, "uncertainty", None)
+    found = uncertainty.lesions.get(stage) if uncertainty else None
+    if found is None:
+        return {}
+    return {f"{stage}/lesion/{name}": found.point[name] for name in metrics}

@@ -12,6 +12,7 @@ from mcal_lightning.sweep.study import SURPLUS, TAG
 
 COLUMNS = ["trial", "arch", "batch", "lr range", "epochs", "val mcc", "val mcc 95% ci", "val f1",
            "val auc", "val acc", "state"]
+LESION_COLUMNS = {"val lesion mcc": "val/lesion/mcc", "val lesion auc": "val/lesion/auroc"}
 
 
 def lr_range(trial: FrozenTrial) -> str:
@@ -49,7 +50,13 @@ def row(trial: FrozenTrial) -> dict[str, object]:
             "epochs": epochs_run(trial), "val mcc": metric(trial, "mcc"),
             "val mcc 95% ci": interval(trial, "mcc"), "val f1": metric(trial, "f1"),
             "val auc": metric(trial, "auroc"), "val acc": metric(trial, "accuracy"),
-            "state": trial.state.name, **tags(trial)}
+            "state": trial.state.name, **lesion_metrics(trial), **tags(trial)}
+
+
+def lesion_metrics(trial: FrozenTrial) -> dict[str, float]:
+    """The val metrics per lesion (views averaged), for trials whose data knows lesions."""
+    return {column: float(trial.user_attrs[name]) for column, name in LESION_COLUMNS.items()
+            if name in trial.user_attrs}
 
 
 def tags(trial: FrozenTrial) -> dict[str, object]:
@@ -67,8 +74,9 @@ def objective_value(trial: FrozenTrial, maximize: bool) -> float:
 def leaderboard(study: optuna.Study) -> pd.DataFrame:
     """Completed trials by objective value (best first), then pruned, failed and running.
 
-    A grid whose points carry tags (sweeps/paper_grid.yaml: the paper's test number and the
-    accuracy it printed) gets one more column per tag, after the others.
+    Data with lesion ids adds "val lesion mcc" and "val lesion auc" (lesions.py) before
+    "state". A grid whose points carry tags (sweeps/paper_grid.yaml: the paper's test number
+    and the accuracy it printed) gets one more column per tag, after the others.
     """
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     order = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.RUNNING: 2,
@@ -76,5 +84,7 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
     trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS)]
     trials.sort(key=lambda t: (order[t.state], -objective_value(t, maximize), t.number))
     rows = [row(t) for t in trials]
-    extra = list(dict.fromkeys(name for r in rows for name in r if name not in COLUMNS))
-    return pd.DataFrame(rows, columns=COLUMNS + extra)
+    lesions = [name for name in LESION_COLUMNS if any(name in r for r in rows)]
+    columns = COLUMNS[:-1] + lesions + COLUMNS[-1:]
+    extra = list(dict.fromkeys(name for r in rows for name in r if name not in columns))
+    return pd.DataFrame(rows, columns=columns + extra)

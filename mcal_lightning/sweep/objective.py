@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial
 from optuna_integration import PyTorchLightningPruningCallback
 
 from mcal_lightning.crossval import cross_validate, is_cross_validation
-from mcal_lightning.evaluation.uncertainty import interval_attrs
+from mcal_lightning.evaluation.uncertainty import interval_attrs, lesion_attrs
 from mcal_lightning.sweep.config import Param, Sweep
 from mcal_lightning.sweep.study import RUN_ID, SURPLUS, TAG, is_surplus
 from mcal_lightning.tracking.runs import child_run
@@ -113,6 +113,8 @@ class Objective:
                 trial.set_user_attr(f"val/{name}", metrics[name])
         for name, value in interval_attrs(result, "val", ("mcc",)).items():
             trial.set_user_attr(name, value)  # the leaderboard's 95% CI of val MCC
+        for name, value in lesion_attrs(result, "val").items():
+            trial.set_user_attr(name, value)  # the leaderboard's lesion-level columns
         set_state(run_id, "COMPLETE")
         return metrics[self.sweep.metric.removeprefix("val/")]
 

@@ -3,15 +3,18 @@
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 from mlflow import MlflowClient
 from scipy.special import expit
 
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.evaluation.bootstrap import CI_METRICS
-from mcal_lightning.evaluation.uncertainty import interval_attrs
+from mcal_lightning.evaluation.uncertainty import interval_attrs, lesion_attrs, stage_lesions
 from mcal_lightning.tracking.predict import predict_files
 from mcal_lightning.tracking.pyfunc import load_model, temperature_of
 from mcal_lightning.train import train
@@ -43,7 +46,14 @@ def test_run_logs_calibration_and_ci_metrics(tracked_run):
     artifacts = {a.path for folder in ("plots", "metrics")
                  for a in client(root).list_artifacts(result.run_id, folder)}
     assert {"plots/val_reliability.png", "plots/test_reliability.png",
-            "metrics/val_bootstrap.json", "metrics/test_bootstrap.json"} <= artifacts
+            "metrics/val_bootstrap.json", "metrics/test_bootstrap.json",
+            "metrics/val_lesion_bootstrap.json", "metrics/test_lesion_bootstrap.json"} <= artifacts
+    for stage in ("val", "test"):  # the phantom's index knows its lesions
+        lesions = result.uncertainty.lesions[stage]
+        assert metrics[f"{stage}/lesion/mcc"] == pytest.approx(lesions.point["mcc"])
+        assert f"{stage}/lesion/auroc_ci_low" in metrics
+        assert lesions.n_lesions < lesions.n_rois  # CC and MLO views share lesions
+    assert set(lesion_attrs(result, "val")) == {"val/lesion/mcc", "val/lesion/auroc"}
 
 
 @pytest.mark.slow  # trains a model
@@ -106,3 +116,18 @@ def test_champion_record_holds_the_test_cis(tracked_run, monkeypatch):
     logged = client(root).get_run(parent.info.run_id).data.metrics
     low = math.nan if mcc["low"] is None else mcc["low"]  # the tiny test split may be 1-class
     assert logged["best_test/mcc_ci_low"] == pytest.approx(low, nan_ok=True)
+
+
+def test_stage_lesions_reads_the_lesion_ids_of_the_evaluated_rows():
+    """Rows 7 and 3 are two views of one lesion, row 5 a single view; row 9 is not evaluated."""
+    table = pd.DataFrame({"row": [3, 5, 7, 9], "patient_id": ["P1", "P2", "P1", "P3"],
+                          "side": ["LEFT", "RIGHT", "LEFT", "LEFT"],
+                          "abnormality_id": [1, 1, 1, 1]})
+    outputs = {"labels": torch.tensor([1, 0, 1]), "probs": torch.tensor([0.9, 0.2, 0.5]),
+               "logits": torch.zeros(3), "indices": torch.tensor([7, 5, 3])}
+    module = SimpleNamespace(last_outputs={"val": outputs})
+    found = stage_lesions(module, table, "val")
+    assert (found.n_rois, found.n_lesions, found.n_multi_view) == (3, 2, 1)
+    assert found.bootstrap.n_patients == 2
+    assert found.point["auroc"] == 1.0 and found.point["accuracy"] == 1.0
+    assert stage_lesions(module, table.assign(side=""), "val") is None

@@ -56,3 +56,18 @@ def test_an_untagged_study_has_no_extra_columns():
     trial.set_user_attr("val/mcc", 0.2)
     study.tell(trial, 0.2)
     assert list(leaderboard(study).columns)[-2:] == ["val acc", "state"]
+
+
+def test_lesion_metrics_get_columns_before_the_state():
+    study = optuna.create_study(direction="maximize")
+    for mcc, lesion in ((0.4, (0.5, 0.8)), (0.3, None)):
+        trial = study.ask()
+        trial.set_user_attr("val/mcc", mcc)
+        if lesion is not None:  # trials on data without lesion ids have none
+            trial.set_user_attr("val/lesion/mcc", lesion[0])
+            trial.set_user_attr("val/lesion/auroc", lesion[1])
+        study.tell(trial, mcc)
+    table = leaderboard(study)
+    assert list(table.columns)[-4:] == ["val acc", "val lesion mcc", "val lesion auc", "state"]
+    assert table.loc[0, ["val lesion mcc", "val lesion auc"]].tolist() == [0.5, 0.8]
+    assert table.loc[1, ["val lesion mcc", "val lesion auc"]].isna().all()
