@@ -40,13 +40,16 @@ def evaluate_table(table: pd.DataFrame, paths: Iterable[Path], labels_csv: Path 
 
 def report_evaluation(table: pd.DataFrame, paths: Iterable[Path], labels_csv: Path | None,
                       patient_pattern: str | None, out: Path | None) -> None:
-    """Print the metrics with patient-bootstrap 95% CIs; write them to ``out`` when given."""
+    """Print the metrics with patient-bootstrap 95% CIs, per file and, where lesion ids are
+    known, per lesion; write them to ``out`` when given."""
     from mcal_lightning.evaluation.labelled_files import metrics_frame
 
     evaluation = evaluate_table(table, paths, labels_csv, patient_pattern)
     print_frame(metrics_frame(evaluation), f"metrics on {evaluation['n_rois']} files")
     console.print(f"95% CIs: {evaluation['n_used']}/{evaluation['n_resamples']} resamples of "
                   f"{evaluation['n_patients']} patients (ids from {evaluation['patients_from']})")
+    if "lesion" in evaluation:
+        report_lesions(evaluation["lesion"])
     reference = evaluation.get("reference")
     if reference is not None:
         auc, model = reference["auroc"], evaluation["metrics"]["auroc"]
@@ -59,3 +62,17 @@ def report_evaluation(table: pd.DataFrame, paths: Iterable[Path], labels_csv: Pa
     if out is not None:
         out.write_text(json.dumps(evaluation, indent=2))
         console.print(f"wrote {out}")
+
+
+def report_lesions(lesion: dict[str, Any]) -> None:
+    """The lesion-level table: each lesion's views averaged, CIs by patient."""
+    from mcal_lightning.evaluation.labelled_files import metrics_frame
+
+    print_frame(metrics_frame(lesion), f"metrics on {lesion['n_lesions']} lesions "
+                                       f"(the mean of their {lesion['n_rois']} files)")
+    discordant = lesion["n_discordant"]
+    note = (f"; {discordant} lesions whose views disagree on the label counted malignant"
+            if discordant else "")
+    console.print(f"{lesion['n_multi_view']} lesions seen in more than one file; 95% CIs: "
+                  f"{lesion['n_used']}/{lesion['n_resamples']} resamples of "
+                  f"{lesion['n_patients']} patients{note}")

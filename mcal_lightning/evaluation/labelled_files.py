@@ -1,12 +1,14 @@
 """Scoring a model's predictions on labelled files: metrics with patient-bootstrap 95% CIs.
 
-Labels come from a ``--labels`` CSV (columns file, label[, patient_id][, reference]; label 0/1
-or benign/malignant; reference: another P(malignant) for the same file, such as a reader's, or
-the phantom's true probability, whose AUC is the Bayes ceiling) or else from the nearest parent
-folder named benign or malignant (any case), as ``mcal index`` reads a folder. Patients come
-from that CSV's patient_id, else from a ``--patient-pattern`` regex on the file name (as
+Labels come from a ``--labels`` CSV (columns file, label[, patient_id][, reference][, side,
+abnormality_id]; label 0/1 or benign/malignant; reference: another P(malignant) for the same
+file, such as a reader's, or the phantom's true probability, whose AUC is the Bayes ceiling; a
+cache's index.csv serves as it is, its crop_path naming the file) or else from the nearest
+parent folder named benign or malignant (any case), as ``mcal index`` reads a folder. Patients
+come from that CSV's patient_id, else from a ``--patient-pattern`` regex on the file name (as
 ``mcal index`` applies it); otherwise every file is its own patient, and a warning says the CIs
-are too narrow when patients have several files.
+are too narrow when patients have several files. Where patient, side and abnormality id are
+known, the metrics come per lesion too (lesions.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pandas as pd
 
 from mcal_lightning.evaluation.bootstrap import DEFAULT_RESAMPLES, bootstrap_ci
 from mcal_lightning.evaluation.calibration import brier_score, expected_calibration_error
+from mcal_lightning.evaluation.lesions import lesion_keys, lesion_result
 from preprocessing.index.folder import CLASS_FOLDERS, patient_from_pattern
 
 LABEL_WORDS = {**CLASS_FOLDERS, "0": 0, "1": 1}
@@ -40,9 +43,15 @@ def label_from_path(path: Path) -> int | None:
     return None
 
 
+LESION_ID_COLUMNS = ("side", "abnormality_id")  # with patient_id, a lesion's key
+
+
 def read_labels_csv(path: Path) -> pd.DataFrame:
-    """The CSV's file, label (0/1), patient_id ("" where absent) and reference (NaN) columns."""
+    """The CSV's file, label (0/1), patient_id ("" where absent), reference (NaN) and side and
+    abnormality_id ("" where absent) columns; an index.csv's crop_path is its file."""
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "file" not in table and "crop_path" in table:
+        table = table.rename(columns={"crop_path": "file"})
     if not {"file", "label"} <= set(table.columns):
         raise ValueError(f"{path}: the labels CSV needs the columns 'file' and 'label'")
     words = table["label"].str.strip().str.lower()
@@ -52,8 +61,11 @@ def read_labels_csv(path: Path) -> pd.DataFrame:
     patients = table.get("patient_id", pd.Series("", index=table.index))
     reference = pd.to_numeric(table.get("reference", pd.Series("", index=table.index)),
                               errors="coerce")
+    lesion_ids = {name: table.get(name, pd.Series("", index=table.index)).str.strip()
+                  for name in LESION_ID_COLUMNS}
     return pd.DataFrame({"file": table["file"].str.strip(), "label": words.map(LABEL_WORDS),
-                         "patient_id": patients.str.strip(), "reference": reference})
+                         "patient_id": patients.str.strip(), "reference": reference,
+                         **lesion_ids})
 
 
 def lookup_keys(file: Path, roots: Iterable[Path]) -> list[str]:
@@ -86,6 +98,8 @@ def attach_truth(predictions: pd.DataFrame, roots: Iterable[Path], labels_csv: P
         patients = from_csv["patient_id"].fillna("").astype(object)
         if from_csv["reference"].notna().any():
             table["reference"] = from_csv["reference"].to_numpy()
+        for name in LESION_ID_COLUMNS:
+            table[name] = from_csv[name].fillna("").to_numpy()
     source = "labels CSV"
     if not patients.astype(bool).any() and patient_pattern is not None:
         compiled = re.compile(patient_pattern)
@@ -115,6 +129,7 @@ def evaluate_predictions(table: pd.DataFrame, source: str,
     result = bootstrap_ci(labels, probs, patients, n_resamples, seed)
     return {**result.as_dict(), "patients_from": source, "files": len(table),
             **reference_auroc(rows, labels, patients, n_resamples, seed),
+            **lesion_level(rows, labels, probs, patients, n_resamples, seed),
             "skipped": {"no_label": int(table["truth"].isna().sum()),
                         "no_prediction": int(table["p_malignant"].isna().sum())},
             "ece": expected_calibration_error(labels, probs), "brier": brier_score(labels, probs)}
@@ -128,6 +143,13 @@ def reference_auroc(rows: pd.DataFrame, labels: np.ndarray, patients: np.ndarray
     found = bootstrap_ci(labels, rows["reference"].to_numpy(dtype=np.float64), patients,
                          n_resamples, seed).as_dict()["metrics"]["auroc"]
     return {"reference": {"auroc": found}}
+
+
+def lesion_level(rows: pd.DataFrame, labels: np.ndarray, probs: np.ndarray,
+                 patients: np.ndarray, n_resamples: int, seed: int) -> dict[str, Any]:
+    """{"lesion": the lesion-level record} when the files' lesion ids are known, else {}."""
+    found = lesion_result(labels, probs, patients, lesion_keys(rows), n_resamples, seed)
+    return {} if found is None else {"lesion": found.as_dict()}
 
 
 def metrics_frame(evaluation: dict[str, Any]) -> pd.DataFrame:

@@ -92,6 +92,7 @@ def test_labels_and_patients_from_a_csv(fake_model, tmp_path):
     assert (record["n_rois"], record["n_patients"]) == (9, 5)
     assert record["skipped"]["no_label"] == 1 and record["patients_from"] == "labels CSV"
     assert record["metrics"]["auroc"]["point"] == pytest.approx(expected(kept)[0])
+    assert "lesion" not in record and "lesions" not in result.output  # no lesion ids given
 
 
 def test_a_reference_column_is_scored_on_the_same_files(fake_model, tmp_path):
@@ -131,3 +132,46 @@ def test_evaluate_without_any_label_is_a_clear_error(fake_model, tmp_path):
                                        "--evaluate"])
     assert result.exit_code == 1 and "no file has both" in result.output
     assert "Traceback" not in result.output
+
+
+def lesion_table(names: list[str]) -> pd.DataFrame:
+    """Each patient's views show one lesion (left breast, abnormality 1), as in an index."""
+    return pd.DataFrame({"label": [int(n in MALIGNANT) for n in names],
+                         "patient_id": [n.split("_")[0] for n in names],
+                         "side": "LEFT", "abnormality_id": 1, "split": "test"})
+
+
+def expected_per_lesion(names: list[str]) -> float:
+    """AUC of each patient's mean probability (here a patient is one lesion)."""
+    frame = lesion_table(names).assign(prob=[PROBS[n] for n in names])
+    lesions = frame.groupby("patient_id").agg(label=("label", "max"), prob=("prob", "mean"))
+    return roc_auc_score(lesions["label"], lesions["prob"])
+
+
+def test_lesion_ids_in_the_labels_csv_add_the_lesion_level(fake_model, tmp_path):
+    flat, names = flat_folder(tmp_path), list(PROBS)
+    lesion_table(names).assign(file=names).to_csv(tmp_path / "labels.csv", index=False)
+    metrics_out = tmp_path / "m.json"
+    result = evaluate_with_csv(flat, tmp_path / "labels.csv", metrics_out)
+    assert result.exit_code == 0, result.output
+    assert "metrics on 10 files" in result.output and "metrics on 6 lesions" in result.output
+    record = json.loads(metrics_out.read_text())
+    assert record["metrics"]["auroc"]["point"] == pytest.approx(expected(names)[0])
+    lesion = record["lesion"]
+    assert (lesion["n_lesions"], lesion["n_rois"], lesion["n_multi_view"]) == (6, 10, 4)
+    assert lesion["metrics"]["auroc"]["point"] == pytest.approx(expected_per_lesion(names))
+    assert lesion["n_patients"] == 6
+
+
+def test_a_cache_index_serves_as_the_labels_csv(fake_model, tmp_path):
+    """The index's crop_path (relative to the folder given) names the file."""
+    flat_folder(tmp_path)
+    names = list(PROBS)
+    index = lesion_table(names).assign(crop_path=[f"flat/{n}" for n in names])
+    index.to_csv(tmp_path / "index.csv", index=False)
+    metrics_out = tmp_path / "m.json"
+    result = evaluate_with_csv(tmp_path, tmp_path / "index.csv", metrics_out)
+    assert result.exit_code == 0, result.output
+    record = json.loads(metrics_out.read_text())
+    assert (record["n_rois"], record["n_patients"]) == (10, 6)
+    assert record["lesion"]["n_lesions"] == 6
