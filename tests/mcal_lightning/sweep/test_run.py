@@ -7,6 +7,7 @@ import pytest
 from optuna.trial import TrialState
 
 from mcal_lightning.sweep.config import load_sweep
+from mcal_lightning.sweep.leaderboard import leaderboard
 from mcal_lightning.sweep.objective import Objective
 from mcal_lightning.sweep.run import run_sweep, sweep_parent
 from mcal_lightning.sweep.study import RUN_ID, make_storage, open_study
@@ -45,6 +46,9 @@ def test_tiny_sweep_study_and_mlflow_agree(workdir, tiny_sweep):
         if trial.state == TrialState.COMPLETE:
             assert run.data.metrics["val/mcc"] == pytest.approx(trial.value, abs=1e-6)
             assert "test/mcc" not in run.data.metrics or trial == study.best_trial
+            assert trial.user_attrs["val/lesion/mcc"] == pytest.approx(
+                run.data.metrics["val/lesion/mcc"])  # the phantom's index knows its lesions
+    assert "val lesion mcc" in leaderboard(study).columns
 
 
 def test_sweep_end_logs_leaderboard_plots_and_champion(workdir, tiny_sweep):
