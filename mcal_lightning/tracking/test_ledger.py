@@ -18,7 +18,12 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from mcal_lightning.data.splits import official_rows
-from mcal_lightning.tracking.store import experiment_id, use_tracking
+from mcal_lightning.tracking.store import (
+    LOCAL_STORE,
+    experiment_id,
+    use_tracking,
+    uses_local_store,
+)
 
 # MLflow, not a file beside the cache: every worker of a sweep shares the tracking store (not
 # always the cache's disk), `mcal leaderboard` finds it from the study's fingerprint alone, and
@@ -27,6 +32,8 @@ EXPERIMENT = "mcal-test-ledger"
 TAG = "ledger."
 WARN_AFTER_ENV = "MCAL_TEST_LOOKS_WARN_AFTER"
 DEFAULT_WARN_AFTER = 20
+STUDY_FINGERPRINT = "data_fingerprint"  # sweep.run.DATA, named here so the leaderboard needn't
+# import the sweep's runner (and torch) to find a study's cache dataset
 REASONS = ("train", "baseline", "end of sweep", "champion scoring",
            "predict --evaluate with the same ROIs")
 
@@ -69,9 +76,15 @@ def ledger_client() -> tuple[MlflowClient, str]:
 
 
 def looks(fingerprint: str) -> list[Look]:
-    """The entries against this fingerprint, oldest first."""
-    client, experiment = ledger_client()
-    runs = client.search_runs([experiment], f"tags.`{TAG}fingerprint` = '{fingerprint}'",
+    """The entries against this fingerprint, oldest first (none without a tracking store)."""
+    if uses_local_store() and not (LOCAL_STORE / "mlflow.db").is_file():
+        return []  # reading must not create a store
+    client = MlflowClient(use_tracking())
+    found = client.get_experiment_by_name(EXPERIMENT)
+    if found is None:
+        return []
+    runs = client.search_runs([found.experiment_id],
+                              f"tags.`{TAG}fingerprint` = '{fingerprint}'",
                               order_by=["attributes.start_time ASC"], max_results=50000)
     return [look_of(run.data.tags) for run in runs]
 
@@ -97,8 +110,13 @@ def reuse_warning(count: int, warn_after: int) -> str | None:
             "a final report")
 
 
-def decisions_line(fingerprint: str, count: int) -> str:
-    return f"the test split of cache dataset {fingerprint} has made {count} decisions"
+def decisions_report(fingerprint: str, warn_after: int | None = None) -> list[str]:
+    """What `mcal sweep` and `mcal leaderboard` print: the split's count of decisions, then the
+    reuse warning when past warn_after (default_warn_after() when None)."""
+    count = count_looks(fingerprint)
+    lines = [f"the test split of cache dataset {fingerprint} has made {count} decisions"]
+    message = reuse_warning(count, default_warn_after() if warn_after is None else warn_after)
+    return lines if message is None else [*lines, f"warning: {message}"]
 
 
 def record_look(look: Look) -> int:
