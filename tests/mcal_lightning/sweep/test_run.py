@@ -80,7 +80,7 @@ def test_alias_moves_only_when_the_challenger_wins_on_the_same_split(workdir, ti
     added = [(look.reason, look.run_id, look.model_version)
              for look in looks(fingerprint)[seen:]]
     assert added == [("end of sweep", record["challenger"]["run_id"], ""),
-                     ("champion scoring", before.run_id, before.version)]
+                     ("champion scoring", before.run_id, str(before.version))]
     assert record["champion"]["version"] == before.version
     assert record["test_split"] == tiny_sweep.champion["test_split"]
     wins = record["challenger"]["value"] > record["champion"]["value"]
