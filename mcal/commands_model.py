@@ -99,10 +99,11 @@ def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
         raise click.ClickException(str(exc)) from exc
     report_predictions(table, f"predictions of {model_uri}", out)
     if evaluate:
-        from mcal.predict_evaluation import metrics_path, report_evaluation
+        from mcal.predict_evaluation import metrics_path, report_evaluation, report_test_look
 
         report_evaluation(table, paths, labels_csv, patient_pattern,
                           metrics_path(out, metrics_out))
+        report_test_look(model, model_uri, table)
     if cam_dir is not None:
         from mcal_lightning.explain.file_overlays import write_cam_overlays
 

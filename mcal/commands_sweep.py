@@ -44,6 +44,21 @@ def champion_summary(record: dict[str, Any]) -> str:
             f"{unaliased}")
 
 
+WARN_AFTER_HELP = ("Warn when the test split has made more decisions than this "
+                   "[default: $MCAL_TEST_LOOKS_WARN_AFTER, else 20].")
+
+
+def print_test_split_decisions(study: Any, warn_after: int | None) -> None:
+    """The test-split ledger's count for the study's cache dataset, and a warning past the limit
+    (studies made before the data fingerprint was recorded print nothing)."""
+    from mcal_lightning.tracking.test_ledger import STUDY_FINGERPRINT, decisions_report
+
+    fingerprint = study.user_attrs.get(STUDY_FINGERPRINT)
+    if fingerprint:
+        for line in decisions_report(fingerprint, warn_after):
+            console.print(line)
+
+
 STORAGE_HELP = ("Optuna storage URL shared by every worker, e.g. postgresql://user:pw@host/db "
                 "[default: sqlite:///mlruns/optuna.db].")
 
@@ -90,6 +105,7 @@ def sweep(sweep_file: Path, storage: str | None, study_name: str | None, n_trial
                       "decided by the worker that finishes last")
     elif outcome.champion is not None:
         console.print(champion_summary(outcome.champion))
+    print_test_split_decisions(study, plan.test_split_warn_after)
     console.print(f"MLflow parent run {outcome.parent_run_id}; study storage "
                   f"{redact(storage or 'sqlite:///mlruns/optuna.db')}")
 
@@ -98,8 +114,11 @@ def sweep(sweep_file: Path, storage: str | None, study_name: str | None, n_trial
 @click.option("--study", "study_name", help="Study name [default: the only one, or the newest].")
 @click.option("--storage", help=STORAGE_HELP)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write a CSV.")
-def leaderboard(study_name: str | None, storage: str | None, out: Path | None) -> None:
-    """Reprint a sweep's leaderboard: arch, batch, LR range, epochs, val MCC/F1/AUC, state."""
+@click.option("--warn-after", type=click.IntRange(0), help=WARN_AFTER_HELP)
+def leaderboard(study_name: str | None, storage: str | None, out: Path | None,
+                warn_after: int | None) -> None:
+    """Reprint a sweep's leaderboard: arch, batch, LR range, epochs, val MCC/F1/AUC, state;
+    then how many decisions the test split of its cache has made."""
     import optuna
 
     from mcal_lightning.sweep.leaderboard import leaderboard as table_of
@@ -113,8 +132,10 @@ def leaderboard(study_name: str | None, storage: str | None, out: Path | None) -
     name = study_name or names[-1]
     if name not in names:
         raise click.ClickException(f"no study '{name}'; the storage holds {names}")
-    table = table_of(optuna.load_study(study_name=name, storage=url))
+    study = optuna.load_study(study_name=name, storage=url)
+    table = table_of(study)
     print_frame(table, f"leaderboard of study '{name}'")
+    print_test_split_decisions(study, warn_after)
     if out is not None:
         table.to_csv(out, index=False)
         console.print(f"wrote {out}")

@@ -76,3 +76,20 @@ def report_lesions(lesion: dict[str, Any]) -> None:
     console.print(f"{lesion['n_multi_view']} lesions seen in more than one file; 95% CIs: "
                   f"{lesion['n_used']}/{lesion['n_resamples']} resamples of "
                   f"{lesion['n_patients']} patients{note}")
+
+
+def report_test_look(model: Any, model_uri: str, table: pd.DataFrame) -> None:
+    """When the scored files are test ROIs of the model's cache: a look in the test-split
+    ledger, the split's count of decisions, and a warning past the limit."""
+    from mcal_lightning.tracking.ledger_predict import model_run_id, record_predict_look
+    from mcal_lightning.tracking.test_ledger import default_warn_after, reuse_warning
+
+    scored = [Path(f) for f in table.loc[table["p_malignant"].notna(), "file"]]
+    count = record_predict_look(model_run_id(model), model_uri, scored)
+    if count is None:
+        return
+    console.print(f"these files include test ROIs of the model's cache: the test split has made "
+                  f"{count} decisions")
+    message = reuse_warning(count, default_warn_after())
+    if message is not None:
+        console.print(f"[yellow]warning:[/yellow] {message}")

@@ -30,6 +30,12 @@ from mcal_lightning.tracking.store import (
     run_params,
     tracking_uri,
 )
+from mcal_lightning.tracking.test_ledger import (
+    Look,
+    official_test_rois,
+    record_look,
+    warn_if_reused,
+)
 from preprocessing.cache import SOURCE_STATS, open_cache
 
 MONITOR = "val/mcc"
@@ -173,4 +179,13 @@ def train(config: TrainConfig, run_id: str | None = None,
                     preprocess["source_stats"] = json.loads(stats.read_text())
                 info = log_pyfunc(Path(best), preprocess, temperature=uncertainty.temperature)
                 mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
+    if config.evaluate_test:
+        record_test_look(datamodule, logger.run_id)
     return TrainResult(logger.run_id, module, datamodule, uncertainty)
+
+
+def record_test_look(datamodule: CacheDataModule, run_id: str) -> None:
+    """The run's test evaluation in the test-split ledger, when it scored the official split."""
+    rois = official_test_rois(datamodule.table, datamodule.rows["test"])
+    if rois is not None:
+        warn_if_reused(record_look(Look(datamodule.fingerprint, "train", run_id, rois=rois)))

@@ -35,6 +35,7 @@ from mcal_lightning.tracking.store import (
     run_params,
     use_tracking,
 )
+from mcal_lightning.tracking.test_ledger import Look, record_look, warn_if_reused
 from preprocessing.cache import open_cache
 
 STAGES = ("val", "test")
@@ -252,5 +253,7 @@ def run_baseline(config: BaselineConfig) -> BaselineResult:
         log_baseline_artifacts(features, boosted, predictions)
         uncertainty = log_evaluation(scored, datamodule.table, images,  # type: ignore[arg-type]
                                      STAGES, config.top_losses, 0, config.seed, gradcam=False)
+    warn_if_reused(record_look(Look(datamodule.fingerprint, "baseline", run.info.run_id,
+                                    rois=len(datamodule.rows["test"]))))
     return BaselineResult(run.info.run_id, scored, uncertainty.intervals, boosted.n_iter,
                           features.names, datamodule.rows, seconds)

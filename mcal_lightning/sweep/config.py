@@ -23,7 +23,7 @@ from mcal_lightning.config import (
 )
 
 TOP_KEYS = {"study", "experiment", "objective", "sampler", "pruner", "n_trials", "timeout",
-            "space", "data", "train", "heartbeat", "register"}
+            "space", "data", "train", "heartbeat", "register", "test_split"}
 # the data: block: what the DataModule takes but batch_size (a trainer setting, often searched),
 # and the leakage audit of its splits
 DATA_KEYS = (set(DATAMODULE_SETTINGS) - {"batch_size"}) | {"audit"}
@@ -83,6 +83,7 @@ class Sweep:
     heartbeat_interval: int = 30
     grace_period: int = 90
     register: bool = True
+    test_split_warn_after: int | None = None  # None: MCAL_TEST_LOOKS_WARN_AFTER, else 20
 
     def grid_points(self) -> list[dict[str, Any]]:
         """The grid sampler's points: the listed ones, else every combination of choices."""
@@ -322,6 +323,15 @@ def parse_heartbeat(value: Any) -> tuple[int, int]:
     return interval, grace
 
 
+def parse_test_split(value: Any) -> int | None:
+    """test_split.warn_after: the looks at the test split past which the sweep warns."""
+    block = expect_mapping(value, "test_split")
+    check_known(block, {"warn_after"}, "test_split")
+    found = block.get("warn_after")
+    return None if found is None else int(expect_number(found, "test_split.warn_after", True,
+                                                        True))
+
+
 def sweep_from_dict(raw: Any, path: Path) -> Sweep:
     raw = expect_mapping(raw, "sweep file")
     check_known(raw, TOP_KEYS, "")
@@ -345,6 +355,7 @@ def sweep_from_dict(raw: Any, path: Path) -> Sweep:
         train=check_settings(raw.get("train", {}), "train", fixed),
         heartbeat_interval=interval, grace_period=grace,
         register=bool(raw.get("register", True)),
+        test_split_warn_after=parse_test_split(raw.get("test_split", {})),
     )
     clash = sorted(searched & (set(sweep.train) | set(sweep.data)))
     if clash:

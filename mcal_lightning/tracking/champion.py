@@ -25,6 +25,7 @@ from mcal_lightning.models.module import CalcClassifier, trainer_precision
 from mcal_lightning.tracking.pyfunc import load_model, preprocess_config
 from mcal_lightning.tracking.registry import register
 from mcal_lightning.tracking.store import REGISTERED_MODEL, model_uri
+from mcal_lightning.tracking.test_ledger import Look, record_look
 from mcal_lightning.train import make_datamodule
 from preprocessing.cache import open_cache
 from preprocessing.pipeline import PreprocessConfig
@@ -85,6 +86,8 @@ def score_champion(version: Any, datamodule: CacheDataModule, config: TrainConfi
         return (f"the champion (version {version.version}) expects preprocessing {preprocess}, "
                 f"the sweep's cache holds {expected}: no common test split")
     metrics = test_metrics(module, datamodule, config)
+    record_look(Look(datamodule.fingerprint, "champion scoring", version.run_id,
+                     str(version.version), len(datamodule.rows["test"])))
     intervals = stage_bootstrap(module, datamodule.table, "test", config.seed).as_dict()
     return Scored(version.run_id, version.version, metrics[metric], metrics, intervals)
 
@@ -107,6 +110,8 @@ def crown(best_run_id: str, config: TrainConfig, metric: str, maximize: bool,
     cached = open_cache(Path(config.cache))
     module, _ = load_scorable(model_uri(best_run_id))
     challenger_metrics = test_metrics(module, datamodule, config)
+    record_look(Look(datamodule.fingerprint, "end of sweep", best_run_id,
+                     rois=len(datamodule.rows["test"])))
     with mlflow.start_run(run_id=best_run_id):
         mlflow.log_metrics({f"test/{k}": v for k, v in challenger_metrics.items()})
         evaluated = log_evaluation(module, datamodule.table, cached.images, ("test",),

@@ -88,3 +88,21 @@ def test_the_champion_step_is_said_in_words(champion, moved: bool, reason: str, 
     record = {"metric": "test/mcc", "challenger": challenger, "champion": champion,
               "alias_moved": moved, "reason": reason}
     assert champion_summary(record) == expected
+
+
+def test_leaderboard_prints_the_test_splits_decisions_and_warns_past_the_limit(tmp_path):
+    from mcal_lightning.tracking.test_ledger import Look, record_look
+    from tests.mcal_lightning.sweeps_support import local_tracking
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    study.set_user_attr("data_fingerprint", "fp")
+    with local_tracking(tmp_path):
+        for reason in ("end of sweep", "champion scoring"):
+            record_look(Look("fp", reason))
+        quiet = CliRunner().invoke(main, ["leaderboard", "--storage", storage])
+        loud = CliRunner().invoke(main, ["leaderboard", "--storage", storage, "--warn-after", "1"])
+    assert quiet.exit_code == 0 == loud.exit_code, quiet.output
+    said = "the test split of cache dataset fp has made 2 decisions"
+    assert said in quiet.output and "reused for selection" not in quiet.output
+    assert said in loud.output and "reused for selection" in " ".join(loud.output.split())

@@ -11,6 +11,7 @@ from mcal_lightning.config import TrainConfig
 from mcal_lightning.tracking.predict import predict_files
 from mcal_lightning.tracking.pyfunc import load_model
 from mcal_lightning.tracking.registry import register
+from mcal_lightning.tracking.test_ledger import looks
 from mcal_lightning.train import train
 
 pytestmark = pytest.mark.slow  # a real training run, logged and registered
@@ -42,6 +43,10 @@ def test_run_holds_metrics_params_and_artifacts(tracked_run):
                  .list_artifacts(result.run_id, folder)}
     assert "metrics/test_confusion_matrix.json" in artifacts
     assert {"plots/test_confusion_matrix.png", "plots/test_top_losses.png"} <= artifacts
+    tested = [look for look in looks(result.datamodule.fingerprint)
+              if look.run_id == result.run_id]
+    assert [(look.reason, look.rois) for look in tested] == [
+        ("train", len(result.datamodule.rows["test"]))]
 
 
 def test_register_load_by_alias_predict_matches_in_memory(tracked_run, monkeypatch):

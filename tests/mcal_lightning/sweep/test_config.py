@@ -126,6 +126,8 @@ def test_grid_without_points_is_the_product_of_choices(tmp_path):
     ("train.weights", "imagenet1k", "train.weights: expected imagenet or none"),
     ("data.balance", "oversample", "data.balance: unknown 'oversample'"),
     ("data.audit", "strict", "data.audit: unknown 'strict'"),
+    ("test_split.warn_after", "many", "test_split.warn_after: expected an integer"),
+    ("test_split.limit", 5, "test_split.limit: unknown key"),
     ("sampler", {"type": "tpe", "enqueue": [{"arch": "vgg11"}]},
      "sampler.enqueue[0].arch: 'vgg11' is outside"),
 ])
@@ -156,3 +158,9 @@ def test_cache_override_and_lr_range_resolution(tmp_path):
     sweep = load_sweep(write(tmp_path, content), cache="other")
     config = sweep.train_config({"arch": "alexnet", "lr_range": "1e-5,1e-3"})
     assert config.cache == "other" and (config.lr_min, config.lr_max) == (1e-5, 1e-3)
+
+
+def test_test_split_warn_after_is_read(tmp_path):
+    assert load_sweep(write(tmp_path, GOOD)).test_split_warn_after is None
+    sweep = load_sweep(write(tmp_path, with_change("test_split.warn_after", 5)))
+    assert sweep.test_split_warn_after == 5

@@ -11,6 +11,7 @@ from mcal_lightning.sweep.leaderboard import leaderboard
 from mcal_lightning.sweep.objective import Objective
 from mcal_lightning.sweep.run import run_sweep, sweep_parent
 from mcal_lightning.sweep.study import RUN_ID, make_storage, open_study
+from mcal_lightning.tracking.test_ledger import looks
 from tests.mcal_lightning.sweeps_support import FAST, child_runs, client, sweep_file
 
 pytestmark = pytest.mark.slow  # real sweeps: a training run per trial
@@ -61,6 +62,8 @@ def test_sweep_end_logs_leaderboard_plots_and_champion(workdir, tiny_sweep):
     record = tiny_sweep.champion
     best = tiny_sweep.study.best_trial
     assert record["challenger"]["run_id"] == best.user_attrs[RUN_ID]
+    assert [(look.reason, look.run_id) for look in looks(record["test_split"]["cache"])] == [
+        ("end of sweep", best.user_attrs[RUN_ID])]  # the first champion: no one else to score
     assert record["alias_moved"] and record["reason"] == "no champion yet"
     champion = client(workdir).get_model_version_by_alias("mcal-calc", "champion")
     assert champion.run_id == best.user_attrs[RUN_ID]
@@ -75,7 +78,13 @@ def test_alias_moves_only_when_the_challenger_wins_on_the_same_split(workdir, ti
     before = client(workdir).get_model_version_by_alias("mcal-calc", "champion")
     path = sweep_file(workdir, "challenger", n_trials=1, sampler={"type": "random", "seed": 9},
                       space={"arch": {"type": "categorical", "choices": ["alexnet"]}})
+    fingerprint = tiny_sweep.champion["test_split"]["cache"]
+    seen = len(looks(fingerprint))
     record = run_sweep(load_sweep(path)).champion
+    added = [(look.reason, look.run_id, look.model_version)
+             for look in looks(fingerprint)[seen:]]
+    assert added == [("end of sweep", record["challenger"]["run_id"], ""),
+                     ("champion scoring", before.run_id, str(before.version))]
     assert record["champion"]["version"] == before.version
     assert record["test_split"] == tiny_sweep.champion["test_split"]
     wins = record["challenger"]["value"] > record["champion"]["value"]
