@@ -31,6 +31,7 @@ from mcal_lightning.sweep.study import (
     end_once,
     make_storage,
     open_study,
+    pending_retries,
     redact,
     sweep_hash,
 )
@@ -99,7 +100,8 @@ def take_trials(study: optuna.Study, objective: Objective, budget: int | None,
     """Trials until the budget or timeout is spent.
 
     When the budget is taken by RUNNING trials this process waits, at most ``patience``
-    seconds, for one of them to fail stale (a killed worker's trial is retried here).
+    seconds, for one of them to fail stale; a killed worker's trial, once queued for a retry,
+    is run here (its retry holds the place the budget kept for it).
     """
     start = time.monotonic()
     waiting_since: float | None = None
@@ -110,7 +112,7 @@ def take_trials(study: optuna.Study, objective: Objective, budget: int | None,
         finished, running = counts(study)
         if budget is not None and finished >= budget:
             return
-        if budget is not None and finished + running >= budget:
+        if budget is not None and finished + running >= budget and not pending_retries(study):
             waiting_since = waiting_since or time.monotonic()
             if time.monotonic() - waiting_since > patience:
                 log.info("%d trial(s) still running on other workers; this worker stops",

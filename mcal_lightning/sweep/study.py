@@ -1,10 +1,12 @@
 """The Optuna side of a sweep: storage, sampler, pruner, study, trial budget.
 
-The budget counts trials across every worker sharing the study: COMPLETE, PRUNED and RUNNING
-trials, and FAIL trials that were not retried (an exception inside a trial spends its place; a
-trial whose worker died is retried by ``RetryHeartbeatStaleTrialCallback`` and its retry counts
-instead). Surplus trials (two workers starting the last place at once) are failed before they
-train and are not counted.
+The budget counts places across every worker sharing the study. A trial whose worker died is
+failed by its heartbeat and retried by ``RetryHeartbeatStaleTrialCallback`` with the same
+parameters: the original and its retries share one place. A place is finished once one of its
+trials is COMPLETE or PRUNED, or its last trial FAILed and was not retried (an exception inside a
+trial spends its place); it is taken while its last trial is RUNNING or a retry WAITING. Surplus
+trials (two workers starting the last place at once) are failed before they train and are not
+counted; a retry is never surplus while its place is unfinished.
 """
 
 from __future__ import annotations
@@ -116,39 +118,74 @@ def open_study(sweep: Sweep, storage: RDBStorage, name: str) -> tuple[optuna.Stu
     return study, True
 
 
-def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
-    """Numbers of failed trials that were retried as a new trial."""
+def original_number(trial: FrozenTrial) -> int:
+    """The number of the trial whose place this one holds: its own, or the one a retry re-runs."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return {number for t in trials
-                for number in RetryHeartbeatStaleTrialCallback.retry_history(t)}
+        retried = RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
+    return trial.number if retried is None else retried
+
+
+def places(trials: list[FrozenTrial]) -> dict[int, list[FrozenTrial]]:
+    """The budget's places, by original trial number: that trial and its retries, in order.
+
+    Surplus trials hold no place; nor does a trial that is only queued (an enqueued point not
+    started yet), unless it is the retry of one that ran.
+    """
+    grouped: dict[int, list[FrozenTrial]] = {}
+    for trial in sorted(trials, key=lambda t: t.number):
+        if not trial.user_attrs.get(SURPLUS):
+            grouped.setdefault(original_number(trial), []).append(trial)
+    return {number: group for number, group in grouped.items()
+            if not all(t.state == TrialState.WAITING for t in group)}
+
+
+def is_finished(place: list[FrozenTrial]) -> bool:
+    """One of its trials ended COMPLETE or PRUNED, or its last one failed without a retry."""
+    if any(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in place):
+        return True
+    return place[-1].state == TrialState.FAIL
 
 
 def counts(study: optuna.Study, before: int | None = None) -> tuple[int, int]:
-    """(finished, running) trials against the budget; only numbers < before when given."""
-    trials = [t for t in study.get_trials(deepcopy=False)
-              if before is None or t.number < before]
-    retried = retried_numbers(trials)
-    finished = running = 0
-    for trial in trials:
-        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+    """(finished, taken) places against the budget; only places of trials < before when given.
+
+    Taken places are those whose trial is RUNNING, or whose retry is WAITING to run.
+    """
+    finished = taken = 0
+    for number, place in places(study.get_trials(deepcopy=False)).items():
+        if before is not None and number >= before:
+            continue
+        if is_finished(place):
             finished += 1
-        elif trial.state == TrialState.RUNNING:
-            running += 1
-        elif trial.state == TrialState.FAIL and trial.number not in retried \
-                and not trial.user_attrs.get(SURPLUS):
-            finished += 1
-    return finished, running
+        else:
+            taken += 1
+    return finished, taken
+
+
+def pending_retries(study: optuna.Study) -> int:
+    """Retries queued (WAITING) for a trial whose worker died: the next ``optimize`` runs one."""
+    return sum(1 for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+               if original_number(trial) != trial.number)
 
 
 def is_surplus(trial: optuna.Trial, budget: int | None, grid: bool) -> bool:
-    """A trial that must not train: the budget is spent, or a grid has no point left for it."""
+    """A trial that must not train: the budget is spent, or a grid has no point left for it.
+
+    A retry takes its original's place, so it is surplus only when that place has finished.
+    """
     if grid and not trial.user_attrs.get(GRID_POINT):
         return True
+    trials = trial.study.get_trials(deepcopy=False)
+    frozen = next(t for t in trials if t.number == trial.number)
+    original = original_number(frozen)
+    if original != trial.number:
+        others = [t for t in places(trials).get(original, []) if t.number != trial.number]
+        return any(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in others)
     if budget is None:
         return False
-    finished, running = counts(trial.study, before=trial.number)
-    return finished + running >= budget
+    finished, taken = counts(trial.study, before=trial.number)
+    return finished + taken >= budget
 
 
 def end_once(study: optuna.Study, storage: RDBStorage, finished: int) -> bool:

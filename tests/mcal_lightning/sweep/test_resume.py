@@ -1,4 +1,8 @@
-"""A sweep killed mid-trial (SIGKILL) and run again completes its trials, numbers unique."""
+"""A sweep killed mid-trial (SIGKILL) and run again completes its trials, numbers unique.
+
+The killed trial is the budget's last, so its retry is numbered past the budget: it must still
+run, in the killed trial's place, rather than be failed as surplus.
+"""
 
 import os
 import signal
@@ -72,9 +76,10 @@ def kill_mid_trial(process: subprocess.Popen, storage: str, name: str, timeout: 
 
 
 def test_killed_sweep_resumes_without_duplicates(workdir):
-    path = sweep_file(workdir, "resume", n_trials=3, sampler={"type": "random", "seed": 0},
-                      pruner={"type": "none"}, register=False,
-                      space={"arch": {"type": "categorical", "choices": ["resnet34"]}},
+    space = {"arch": {"type": "categorical", "choices": ["resnet34"]},
+             "lr_max": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}
+    path = sweep_file(workdir, "resume", n_trials=2, sampler={"type": "random", "seed": 0},
+                      pruner={"type": "none"}, register=False, space=space,
                       train={**FAST, "epochs": 3, "batch_size": 8, "log_model": False})
     storage = f"sqlite:///{workdir}/mlruns/optuna.db"
     log = (workdir / "resume.log").open("w")
@@ -87,14 +92,16 @@ def test_killed_sweep_resumes_without_duplicates(workdir):
     print(f"rerun took {time.monotonic() - start:.0f} s")
     assert again.returncode == 0, (workdir / "resume.log").read_text()[-3000:]
     trials = trials_of(storage, "resume")
-    done = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(done) == 3
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 2, "the finished trials total n_trials"
     numbers = [t.number for t in trials]
     assert len(numbers) == len(set(numbers))
     failed = [t for t in trials if t.state == TrialState.FAIL]
-    assert [t.number for t in failed] == [killed]
-    retries = [t for t in done if killed in RetryHeartbeatStaleTrialCallback.retry_history(t)]
-    assert len(retries) == 1, "the killed trial was retried once"
+    assert [t.number for t in failed] == [killed], "no retry was failed as surplus"
+    killed_params = failed[0].params
+    assert [t.params for t in finished].count(killed_params) == 1, "the killed params ran once"
+    retries = [t for t in finished if killed in RetryHeartbeatStaleTrialCallback.retry_history(t)]
+    assert len(retries) == 1 and retries[0].params == killed_params
     run = MlflowClient(f"sqlite:///{workdir}/mlruns/mlflow.db").get_run(
         failed[0].user_attrs[RUN_ID])
     assert run.info.status == "FAILED" and "heartbeats" in run.data.tags["mlflow.note.content"]
