@@ -187,3 +187,32 @@ def comparison_record(challenger: Scored, champion: Scored | str | None, decisio
     return {"metric": f"test/{metric}", "test_split": split, "challenger": side(challenger),
             "champion": side(champion), "alias_moved": decision.moved, "reason": decision.reason,
             "decision": decision.sentence, "comparison": decision.comparison}
+
+
+DATA_PARAMS = {"seed": int, "val_fraction": float, "folds": int, "fold": int}
+
+
+def run_data_config(run_id: str, cache: str | None = None) -> TrainConfig:
+    """A config that rebuilds the run's splits from its logged params (cache overridable)."""
+    params = MlflowClient().get_run(run_id).data.params
+    settings = {name: kind(params[name]) for name, kind in DATA_PARAMS.items()
+                if params.get(name) not in (None, "", "None")}
+    return TrainConfig(cache=cache or params.get("cache", ""), num_workers=0, top_losses=0,
+                       cam_samples=0, **settings)
+
+
+def challenge(run_id: str, config: TrainConfig, metric: str, maximize: bool,
+              rule: Promotion = DEFAULT_RULE, name: str = REGISTERED_MODEL) -> Decision:
+    """The promotion rule for a run's model against the current champion, as crown applies it,
+    on the test split of the config's cache; nothing is registered or logged."""
+    datamodule = make_datamodule(config)
+    module, _ = load_scorable(model_uri(run_id))
+    metrics = test_metrics(module, datamodule, config)
+    intervals = stage_bootstrap(module, datamodule.table, "test", config.seed).as_dict()
+    challenger = Scored(run_id, None, metrics[metric], metrics, intervals,
+                        test_predictions(module, datamodule))
+    holder = current_champion(name)
+    expected = preprocess_config(open_cache(Path(config.cache)).config)
+    champion = None if holder is None else score_champion(holder, datamodule, config, expected,
+                                                          metric)
+    return decide(challenger, champion, metric, maximize, rule, config.seed)
