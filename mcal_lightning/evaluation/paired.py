@@ -136,11 +136,13 @@ def structural_components(labels: np.ndarray,
 
 def delong(labels: Sequence[int] | np.ndarray, probs_a: Sequence[float] | np.ndarray,
            probs_b: Sequence[float] | np.ndarray, confidence: float = 0.95) -> PairedDifference:
-    """AUC(a) - AUC(b) with DeLong's variance: a normal CI and a two-sided p."""
+    """AUC(a) - AUC(b) with DeLong's variance: a normal CI and a two-sided p (all NaN when a
+    class has fewer than 2 ROIs)."""
     labels, probs_a, probs_b = checked_arrays(labels, probs_a, probs_b, "auroc")
     m, n = int((labels == 1).sum()), int((labels == 0).sum())
-    if m < 2 or n < 2:
-        raise ValueError(f"DeLong needs 2+ ROIs of each class, got {m} malignant and {n} benign")
+    if m < 2 or n < 2:  # no variance to estimate: no CI, no p
+        return PairedDifference("auroc", math.nan, math.nan, math.nan, math.nan, math.nan,
+                                math.nan, DELONG, confidence, m + n)
     auc_a, v10_a, v01_a = structural_components(labels, probs_a)
     auc_b, v10_b, v01_b = structural_components(labels, probs_b)
     s10, s01 = np.cov(np.vstack([v10_a, v10_b])), np.cov(np.vstack([v01_a, v01_b]))

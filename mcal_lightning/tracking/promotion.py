@@ -8,6 +8,7 @@ when the upper bound lies below ``-min_delta``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +62,7 @@ def promoted(difference: PairedDifference, rule: Promotion, maximize: bool) -> b
 
 
 def with_ci(value: float, interval: tuple[float, float] | None) -> str:
-    if interval is None or None in interval:
+    if interval is None or None in interval or any(map(math.isnan, interval)):
         return f"{value:.2f}"
     return f"{value:.2f} ({interval[0]:.2f} to {interval[1]:.2f})"
 
@@ -71,6 +72,10 @@ def decision_sentence(difference: PairedDifference, moved: bool,
     """e.g. 'challenger 0.61 (0.52 to 0.70) vs champion 0.55: difference +0.06 (-0.03 to
     +0.15), not promoted'."""
     verdict = "promoted" if moved else "not promoted"
+    if math.isnan(difference.low) or math.isnan(difference.high):
+        return (f"challenger {with_ci(difference.a, challenger_ci)} vs champion "
+                f"{difference.b:.2f}: no CI for the difference (the test split lacks a class), "
+                f"{verdict}")
     return (f"challenger {with_ci(difference.a, challenger_ci)} vs champion {difference.b:.2f}: "
             f"difference {difference.difference:+.2f} ({difference.low:+.2f} to "
             f"{difference.high:+.2f}), {verdict}")

@@ -98,3 +98,8 @@ def test_compare_uses_delong_for_auc_only():
 def test_mismatched_or_empty_vectors_are_refused(labels, a, b):
     with pytest.raises(ValueError, match="per ROI"):
         paired_bootstrap(labels, a, b, list(itertools.islice(itertools.count(), len(labels))))
+
+
+def test_delong_without_two_rois_of_each_class_has_no_ci():
+    result = delong([1, 0, 0, 0], [0.9, 0.1, 0.2, 0.3], [0.8, 0.2, 0.1, 0.4])
+    assert all(np.isnan([result.difference, result.low, result.high, result.p_value]))

@@ -76,7 +76,8 @@ def test_alias_moves_only_on_a_paired_difference_on_the_same_split(workdir, tiny
     assert record["test_split"] == tiny_sweep.champion["test_split"]
     comparison = record["comparison"]
     assert comparison["n_rois"] == record["test_split"]["rois"]
-    wins = comparison["low"] > comparison["margin"]
+    low = comparison["low"]  # None: the tiny test split may hold one class, no CI, no move
+    wins = low is not None and low > comparison["margin"]
     assert record["alias_moved"] == wins
     assert record["decision"].endswith("promoted")
     after = client(workdir).get_model_version_by_alias("mcal-calc", "champion")

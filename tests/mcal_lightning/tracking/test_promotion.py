@@ -73,3 +73,13 @@ def test_the_decision_reads_as_a_sentence():
     assert sentence == (f"challenger {difference.a:.2f} (0.52 to 0.70) vs champion "
                         f"{difference.b:.2f}: difference {difference.difference:+.2f} "
                         f"({difference.low:+.2f} to {difference.high:+.2f}), not promoted")
+
+
+def test_a_split_with_one_class_gives_no_ci_and_no_promotion():
+    challenger, champion = predictions(4.0, seed=1), predictions(0.5, seed=2)
+    benign = challenger.labels == 0
+    one_class = [Predictions(p.rows[benign], p.labels[benign], p.probs[benign],
+                             p.patients[benign]) for p in (challenger, champion)]
+    difference = paired_difference(*one_class, "mcc", Promotion())
+    assert not promoted(difference, Promotion(), maximize=True)
+    assert "no CI for the difference" in decision_sentence(difference, False)
