@@ -17,21 +17,55 @@ from mcal.console import console
               help="MLflow run id (printed by mcal train), or 'latest'.")
 @click.option("--alias", default="champion", show_default=True)
 @click.option("--experiment", default="mcal", show_default=True, help="Where 'latest' looks.")
-def register(run_id: str, alias: str, experiment: str) -> None:
-    """Register a run's model as a new version of 'mcal-calc' and point the alias at it."""
+@click.option("--force", is_flag=True, help="Move the champion alias without the promotion rule.")
+@click.option("--metric", default="mcc", show_default=True,
+              type=click.Choice(["mcc", "auroc", "f1", "accuracy", "recall", "precision",
+                                 "specificity"]), help="The test metric the rule compares.")
+@click.option("--min-delta", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="The margin the difference's CI lower bound must clear.")
+@click.option("--confidence", default=0.95, show_default=True,
+              type=click.FloatRange(0, 1, min_open=True, max_open=True))
+@click.option("--cache", type=click.Path(file_okay=False),
+              help="The cache whose test split scores both [default: the run's own].")
+def register(run_id: str, alias: str, experiment: str, force: bool, metric: str,
+             min_delta: float, confidence: float, cache: str | None) -> None:
+    """Register a run's model as a new version of 'mcal-calc' and point the alias at it.
+
+    The 'champion' alias moves only when the run's model beats the current champion on the
+    cache's test split by the promotion rule (see README), unless --force.
+    """
     from mlflow.exceptions import MlflowException
 
     from mcal_lightning.tracking.registry import latest_run
     from mcal_lightning.tracking.registry import register as register_run
-    from mcal_lightning.tracking.store import REGISTERED_MODEL
+    from mcal_lightning.tracking.store import REGISTERED_MODEL, use_tracking
 
     try:
         run_id = latest_run(experiment) if run_id == "latest" else run_id
-        version = register_run(run_id, alias)
-    except (LookupError, MlflowException) as exc:
+        if alias == "champion" and not force:
+            use_tracking()
+            alias = promotion_alias(run_id, metric, min_delta, confidence, cache)
+        version = register_run(run_id, alias or None)
+    except (LookupError, MlflowException, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    if not alias:
+        console.print(f"{REGISTERED_MODEL} version {version}, without the champion alias "
+                      f"(--force moves it anyway)")
+        return
     console.print(f"{REGISTERED_MODEL} version {version}, alias '{alias}': "
                   f"models:/{REGISTERED_MODEL}@{alias}")
+
+
+def promotion_alias(run_id: str, metric: str, min_delta: float, confidence: float,
+                    cache: str | None) -> str:
+    """'champion' when the run wins by the promotion rule, else ''; prints the decision."""
+    from mcal_lightning.tracking.champion import ALIAS, challenge, run_data_config
+    from mcal_lightning.tracking.promotion import Promotion
+
+    config = run_data_config(run_id, cache)
+    decision = challenge(run_id, config, metric, True, Promotion(min_delta, confidence))
+    console.print(decision.sentence)
+    return ALIAS if decision.moved else ""
 
 
 SKIPPED_NAMES_SHOWN = 5

@@ -23,7 +23,7 @@ from mcal_lightning.config import (
 )
 
 TOP_KEYS = {"study", "experiment", "objective", "sampler", "pruner", "n_trials", "timeout",
-            "space", "data", "train", "heartbeat", "register", "test_split"}
+            "space", "data", "train", "heartbeat", "register", "test_split", "promotion"}
 # the data: block: what the DataModule takes but batch_size (a trainer setting, often searched),
 # and the leakage audit of its splits
 DATA_KEYS = (set(DATAMODULE_SETTINGS) - {"batch_size"}) | {"audit"}
@@ -84,6 +84,8 @@ class Sweep:
     grace_period: int = 90
     register: bool = True
     test_split_warn_after: int | None = None  # None: MCAL_TEST_LOOKS_WARN_AFTER, else 20
+    min_delta: float = 0.0  # promotion: the paired difference's CI must clear this margin
+    confidence: float = 0.95  # promotion: that CI's confidence level
 
     def grid_points(self) -> list[dict[str, Any]]:
         """The grid sampler's points: the listed ones, else every combination of choices."""
@@ -332,6 +334,19 @@ def parse_test_split(value: Any) -> int | None:
                                                         True))
 
 
+def parse_promotion(value: Any) -> tuple[float, float]:
+    """(min_delta, confidence) of the promotion: block."""
+    block = expect_mapping(value, "promotion")
+    check_known(block, {"min_delta", "confidence"}, "promotion")
+    min_delta = float(expect_number(block.get("min_delta", 0.0), "promotion.min_delta"))
+    confidence = float(expect_number(block.get("confidence", 0.95), "promotion.confidence"))
+    if min_delta < 0:
+        raise fail("promotion.min_delta", f"must be 0 or more, got {min_delta}")
+    if not 0 < confidence < 1:
+        raise fail("promotion.confidence", f"must lie between 0 and 1, got {confidence}")
+    return min_delta, confidence
+
+
 def sweep_from_dict(raw: Any, path: Path) -> Sweep:
     raw = expect_mapping(raw, "sweep file")
     check_known(raw, TOP_KEYS, "")
@@ -343,6 +358,7 @@ def sweep_from_dict(raw: Any, path: Path) -> Sweep:
     searched = set(space) | ({"lr_min", "lr_max"} if LR_RANGE in space else set())
     fixed = field_names() - DATA_KEYS - {"experiment", "run_name"}
     interval, grace = parse_heartbeat(raw.get("heartbeat", {}))
+    min_delta, confidence = parse_promotion(raw.get("promotion", {}))
     sweep = Sweep(
         path=path,
         study=str(raw.get("study", path.stem)),
@@ -356,6 +372,7 @@ def sweep_from_dict(raw: Any, path: Path) -> Sweep:
         heartbeat_interval=interval, grace_period=grace,
         register=bool(raw.get("register", True)),
         test_split_warn_after=parse_test_split(raw.get("test_split", {})),
+        min_delta=min_delta, confidence=confidence,
     )
     clash = sorted(searched & (set(sweep.train) | set(sweep.data)))
     if clash:

@@ -20,6 +20,7 @@ from mcal_lightning.sweep.config import Sweep
 from mcal_lightning.sweep.leaderboard import leaderboard
 from mcal_lightning.sweep.study import RUN_ID, completed, trial_states
 from mcal_lightning.tracking.champion import crown
+from mcal_lightning.tracking.promotion import Promotion
 from mcal_lightning.tracking.store import log_figure
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def end_sweep(sweep: Sweep, study: optuna.Study, parent_run_id: str) -> dict[str
             mlflow.set_tags({"best.trial": str(best.number), "best.run_id": best.user_attrs[RUN_ID],
                              f"best.{sweep.metric}": str(best.value)})
         record = crown(best.user_attrs[RUN_ID], config, sweep.metric,
-                       sweep.direction == "maximize", parent_run_id)
+                       sweep.direction == "maximize", parent_run_id,
+                       rule=Promotion(sweep.min_delta, sweep.confidence))
     MlflowClient().set_terminated(parent_run_id, status="FINISHED")
     return record

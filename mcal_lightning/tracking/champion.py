@@ -1,8 +1,9 @@
 """A sweep's best trial: tested on the held-out split, registered, champion only if it wins.
 
 The challenger and the current ``champion`` are scored on the same test split of the same
-cache; the alias moves only when the challenger is strictly better on the sweep's metric (its
-test-split twin, e.g. val/mcc -> test/mcc). A champion whose preprocessing differs from the
+cache; the alias moves only when the CI of the paired difference (challenger - champion) of the
+sweep's metric (its test-split twin, e.g. val/mcc -> test/mcc) clears the promotion margin
+(``promotion.py``). A champion whose preprocessing differs from the
 cache's can't be scored on that split: it keeps the alias, and the record says why.
 """
 
@@ -20,8 +21,19 @@ from mlflow.exceptions import MlflowException
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.data.datamodule import CacheDataModule
 from mcal_lightning.evaluation.evaluate import log_evaluation
-from mcal_lightning.evaluation.uncertainty import stage_bootstrap
+from mcal_lightning.evaluation.uncertainty import patients_of, stage_arrays, stage_bootstrap
 from mcal_lightning.models.module import CalcClassifier, trainer_precision
+from mcal_lightning.tracking.promotion import (
+    DEFAULT_RULE,
+    Predictions,
+    Promotion,
+    compared_metric,
+    comparison_json,
+    decision_sentence,
+    first_sentence,
+    paired_difference,
+    promoted,
+)
 from mcal_lightning.tracking.pyfunc import load_model, preprocess_config
 from mcal_lightning.tracking.registry import register
 from mcal_lightning.tracking.store import REGISTERED_MODEL, model_uri
@@ -42,6 +54,11 @@ class Scored:
     value: float
     metrics: dict[str, float]
     intervals: dict[str, Any] | None = None  # patient-bootstrap 95% CIs (BootstrapResult.as_dict)
+    predictions: Predictions | None = None  # per test ROI, for the paired comparison
+
+    def interval(self, metric: str) -> tuple[float, float] | None:
+        found = ((self.intervals or {}).get("metrics") or {}).get(metric) or {}
+        return (found["low"], found["high"]) if "low" in found else None
 
 
 def load_scorable(model_uri: str) -> tuple[CalcClassifier, PreprocessConfig]:
@@ -74,8 +91,11 @@ def current_champion(name: str) -> Any | None:
         return None
 
 
-def better(challenger: float, champion: float, maximize: bool) -> bool:
-    return challenger > champion if maximize else challenger < champion
+def test_predictions(module: CalcClassifier, datamodule: CacheDataModule) -> Predictions:
+    """The module's last test outputs as Predictions (after ``test_metrics``)."""
+    labels, _, rows = stage_arrays(module, "test")
+    probs = module.last_outputs["test"]["probs"].numpy()
+    return Predictions(rows, labels, probs, patients_of(datamodule.table, rows))
 
 
 def score_champion(version: Any, datamodule: CacheDataModule, config: TrainConfig,
@@ -89,21 +109,40 @@ def score_champion(version: Any, datamodule: CacheDataModule, config: TrainConfi
     record_look(Look(datamodule.fingerprint, "champion scoring", version.run_id,
                      str(version.version), len(datamodule.rows["test"])))
     intervals = stage_bootstrap(module, datamodule.table, "test", config.seed).as_dict()
-    return Scored(version.run_id, version.version, metrics[metric], metrics, intervals)
+    return Scored(version.run_id, version.version, metrics[metric], metrics, intervals,
+                  test_predictions(module, datamodule))
 
 
-def decide(challenger: Scored, champion: Scored | str | None, maximize: bool) -> tuple[bool, str]:
+@dataclass
+class Decision:
+    """Whether the alias moves, why (reason, sentence), and the comparison behind it."""
+
+    moved: bool
+    reason: str
+    sentence: str
+    comparison: dict[str, Any] | None = None
+
+
+def decide(challenger: Scored, champion: Scored | str | None, metric: str, maximize: bool,
+           rule: Promotion = DEFAULT_RULE, seed: int = 0) -> Decision:
+    """The promotion rule applied to a scored challenger and champion."""
+    challenger_ci = challenger.interval(compared_metric(metric))
     if champion is None:
-        return True, "no champion yet"
+        return Decision(True, "no champion yet", first_sentence(challenger.value, challenger_ci))
     if isinstance(champion, str):
-        return False, f"kept the champion: {champion}"
-    if better(challenger.value, champion.value, maximize):
-        return True, f"challenger {challenger.value:.4f} beats champion {champion.value:.4f}"
-    return False, f"champion {champion.value:.4f} holds against challenger {challenger.value:.4f}"
+        return Decision(False, f"kept the champion: {champion}",
+                        f"kept the champion: {champion}; challenger not promoted")
+    assert challenger.predictions is not None and champion.predictions is not None
+    difference = paired_difference(challenger.predictions, champion.predictions, metric, rule,
+                                   seed)
+    moved = promoted(difference, rule, maximize)
+    sentence = decision_sentence(difference, moved, challenger_ci)
+    return Decision(moved, sentence, sentence, comparison_json(difference, rule, moved, maximize))
 
 
 def crown(best_run_id: str, config: TrainConfig, metric: str, maximize: bool,
-          parent_run_id: str, name: str = REGISTERED_MODEL) -> dict[str, Any]:
+          parent_run_id: str, name: str = REGISTERED_MODEL,
+          rule: Promotion = DEFAULT_RULE) -> dict[str, Any]:
     """Test the best trial's model, register it, move the alias if it wins; the record."""
     test_metric = metric.replace("val/", "", 1)
     datamodule = make_datamodule(config)
@@ -122,13 +161,14 @@ def crown(best_run_id: str, config: TrainConfig, metric: str, maximize: bool,
     champion = None if holder is None else score_champion(
         holder, datamodule, config, preprocess_config(cached.config), test_metric)
     challenger = Scored(best_run_id, None, challenger_metrics[test_metric], challenger_metrics,
-                        challenger_ci.as_dict())
-    moved, reason = decide(challenger, champion, maximize)
+                        challenger_ci.as_dict(), test_predictions(module, datamodule))
+    decision = decide(challenger, champion, test_metric, maximize, rule, config.seed)
+    moved, reason = decision.moved, decision.reason
     version = challenger.version = register(best_run_id, ALIAS if moved else None, name)
-    record = comparison_record(challenger, champion, moved, reason, test_metric, datamodule)
+    record = comparison_record(challenger, champion, decision, test_metric, datamodule)
     MlflowClient().set_model_version_tag(name, version, "mcal.champion_decision", reason)
     with mlflow.start_run(run_id=parent_run_id):
-        mlflow.log_dict(record, "champion/comparison.json")
+        mlflow.log_dict({**(decision.comparison or {}), **record}, "champion/comparison.json")
         mlflow.log_metrics({f"best_test/{k}": v for k, v in challenger_metrics.items()})
         mlflow.log_metrics(challenger_ci.as_metrics("best_test/"))
         mlflow.set_tags({"champion.moved": str(moved), "champion.reason": reason,
@@ -137,8 +177,8 @@ def crown(best_run_id: str, config: TrainConfig, metric: str, maximize: bool,
     return record
 
 
-def comparison_record(challenger: Scored, champion: Scored | str | None, moved: bool,
-                      reason: str, metric: str, datamodule: CacheDataModule) -> dict[str, Any]:
+def comparison_record(challenger: Scored, champion: Scored | str | None, decision: Decision,
+                      metric: str, datamodule: CacheDataModule) -> dict[str, Any]:
     counts = datamodule.describe()
     split = {"cache": datamodule.fingerprint, "rois": counts.get("test_rois"),
              "patients": counts.get("test_patients")}
@@ -150,4 +190,34 @@ def comparison_record(challenger: Scored, champion: Scored | str | None, moved: 
                 "metrics": scored.metrics, "ci_95": scored.intervals}
 
     return {"metric": f"test/{metric}", "test_split": split, "challenger": side(challenger),
-            "champion": side(champion), "alias_moved": moved, "reason": reason}
+            "champion": side(champion), "alias_moved": decision.moved, "reason": decision.reason,
+            "decision": decision.sentence, "comparison": decision.comparison}
+
+
+DATA_PARAMS = {"seed": int, "val_fraction": float, "folds": int, "fold": int}
+
+
+def run_data_config(run_id: str, cache: str | None = None) -> TrainConfig:
+    """A config that rebuilds the run's splits from its logged params (cache overridable)."""
+    params = MlflowClient().get_run(run_id).data.params
+    settings = {name: kind(params[name]) for name, kind in DATA_PARAMS.items()
+                if params.get(name) not in (None, "", "None")}
+    return TrainConfig(cache=cache or params.get("cache", ""), num_workers=0, top_losses=0,
+                       cam_samples=0, **settings)
+
+
+def challenge(run_id: str, config: TrainConfig, metric: str, maximize: bool,
+              rule: Promotion = DEFAULT_RULE, name: str = REGISTERED_MODEL) -> Decision:
+    """The promotion rule for a run's model against the current champion, as crown applies it,
+    on the test split of the config's cache; nothing is registered or logged."""
+    datamodule = make_datamodule(config)
+    module, _ = load_scorable(model_uri(run_id))
+    metrics = test_metrics(module, datamodule, config)
+    intervals = stage_bootstrap(module, datamodule.table, "test", config.seed).as_dict()
+    challenger = Scored(run_id, None, metrics[metric], metrics, intervals,
+                        test_predictions(module, datamodule))
+    holder = current_champion(name)
+    expected = preprocess_config(open_cache(Path(config.cache)).config)
+    champion = None if holder is None else score_champion(holder, datamodule, config, expected,
+                                                          metric)
+    return decide(challenger, champion, metric, maximize, rule, config.seed)

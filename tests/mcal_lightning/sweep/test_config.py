@@ -164,3 +164,22 @@ def test_test_split_warn_after_is_read(tmp_path):
     assert load_sweep(write(tmp_path, GOOD)).test_split_warn_after is None
     sweep = load_sweep(write(tmp_path, with_change("test_split.warn_after", 5)))
     assert sweep.test_split_warn_after == 5
+
+
+def test_promotion_defaults_and_settings(tmp_path):
+    default = load_sweep(write(tmp_path, GOOD))
+    assert (default.min_delta, default.confidence) == (0.0, 0.95)
+    set_here = load_sweep(write(tmp_path, with_change("promotion",
+                                                      {"min_delta": 0.05, "confidence": 0.9})))
+    assert (set_here.min_delta, set_here.confidence) == (0.05, 0.9)
+
+
+@pytest.mark.parametrize(("value", "named"), [
+    ({"margin": 0.1}, "promotion.margin: unknown key"),
+    ({"min_delta": -0.1}, "promotion.min_delta: must be 0 or more"),
+    ({"confidence": 1.5}, "promotion.confidence: must lie between 0 and 1"),
+    ({"confidence": "high"}, "promotion.confidence: expected a number"),
+])
+def test_bad_promotion_names_the_key(tmp_path, value: object, named: str):
+    with pytest.raises(SweepFileError, match=named):
+        load_sweep(write(tmp_path, with_change("promotion", value)))
