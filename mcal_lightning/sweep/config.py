@@ -23,7 +23,7 @@ from mcal_lightning.config import (
 )
 
 TOP_KEYS = {"study", "experiment", "objective", "sampler", "pruner", "n_trials", "timeout",
-            "space", "data", "train", "heartbeat", "register"}
+            "space", "data", "train", "heartbeat", "register", "ensemble"}
 # the data: block: what the DataModule takes but batch_size (a trainer setting, often searched),
 # and the leakage audit of its splits
 DATA_KEYS = (set(DATAMODULE_SETTINGS) - {"batch_size"}) | {"audit"}
@@ -83,6 +83,7 @@ class Sweep:
     heartbeat_interval: int = 30
     grace_period: int = 90
     register: bool = True
+    ensemble_top_k: int | None = None  # register the top-k trials' soft vote too
 
     def grid_points(self) -> list[dict[str, Any]]:
         """The grid sampler's points: the listed ones, else every combination of choices."""
@@ -322,6 +323,20 @@ def parse_heartbeat(value: Any) -> tuple[int, int]:
     return interval, grace
 
 
+def parse_ensemble(value: Any) -> int | None:
+    """ensemble: {top_k: K}, K >= 2 (None: no ensemble)."""
+    if value is None:
+        return None
+    block = expect_mapping(value, "ensemble")
+    check_known(block, {"top_k"}, "ensemble")
+    if "top_k" not in block:
+        raise fail("ensemble.top_k", "missing; how many of the best trials vote")
+    top_k = int(expect_number(block["top_k"], "ensemble.top_k", integer=True, positive=True))
+    if top_k < 2:
+        raise fail("ensemble.top_k", f"an ensemble needs 2 or more trials, got {top_k}")
+    return top_k
+
+
 def sweep_from_dict(raw: Any, path: Path) -> Sweep:
     raw = expect_mapping(raw, "sweep file")
     check_known(raw, TOP_KEYS, "")
@@ -345,6 +360,7 @@ def sweep_from_dict(raw: Any, path: Path) -> Sweep:
         train=check_settings(raw.get("train", {}), "train", fixed),
         heartbeat_interval=interval, grace_period=grace,
         register=bool(raw.get("register", True)),
+        ensemble_top_k=parse_ensemble(raw.get("ensemble")),
     )
     clash = sorted(searched & (set(sweep.train) | set(sweep.data)))
     if clash:
