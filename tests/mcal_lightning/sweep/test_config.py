@@ -156,3 +156,21 @@ def test_cache_override_and_lr_range_resolution(tmp_path):
     sweep = load_sweep(write(tmp_path, content), cache="other")
     config = sweep.train_config({"arch": "alexnet", "lr_range": "1e-5,1e-3"})
     assert config.cache == "other" and (config.lr_min, config.lr_max) == (1e-5, 1e-3)
+
+
+def test_ensemble_is_off_unless_asked(tmp_path):
+    assert load_sweep(write(tmp_path, GOOD)).ensemble_top_k is None
+    asked = load_sweep(write(tmp_path, with_change("ensemble", {"top_k": 3})))
+    assert asked.ensemble_top_k == 3
+
+
+@pytest.mark.parametrize(("value", "named"), [
+    ({"top_k": 1}, "ensemble.top_k: an ensemble needs 2"),
+    ({"top_k": 2.5}, "ensemble.top_k: expected an integer"),
+    ({}, "ensemble.top_k: missing"),
+    ({"top_k": 3, "vote": "hard"}, "ensemble.vote: unknown key"),
+    (3, "ensemble: expected a mapping"),
+])
+def test_bad_ensemble_blocks_name_the_key(tmp_path, value: object, named: str):
+    with pytest.raises(SweepFileError, match=named):
+        load_sweep(write(tmp_path, with_change("ensemble", value)))
