@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--arch", default="alexnet")
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--members", type=int, default=3, help="models trained (seeds 0..N-1)")
     parser.add_argument("--top-k", type=int, default=3)
     args = parser.parse_args()
@@ -76,7 +77,7 @@ def main() -> None:
         generate_phantom(data, patients=args.patients, seed=args.seed, scale=args.scale)
     build_cache(build_index(data), cache, PreprocessConfig(size=args.size))
     base = TrainConfig(cache=str(cache), arch=args.arch, weights="none", epochs=args.epochs,
-                       freeze_epochs=0, experiment="tta-ensemble")
+                       freeze_epochs=0, batch_size=args.batch_size, experiment="tta-ensemble")
     results = [train(replace(base, seed=seed)) for seed in range(args.members)]
     trained = time.perf_counter()
     ranked = sorted(results, key=lambda r: r.metrics("val").get("mcc", float("-inf")),
