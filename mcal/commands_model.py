@@ -98,12 +98,15 @@ def skipped_note(skipped: list[Path]) -> str:
               help="With --evaluate: the metrics JSON [default: beside --out, NAME_metrics.json].")
 @click.option("--strict", is_flag=True, help="Refuse every row with a warning (not MG, colour, "
               "multi-frame, spacing or size unlike the training ROIs) instead of predicting it.")
+@click.option("--tta", type=click.Choice(["none", "flips", "dihedral"]), default="none",
+              show_default=True, help="Test-time augmentation: average P(malignant) over each "
+              "ROI's 4 flips or its 8 dihedral transforms (quarter turns and flips).")
 @click.option("--chunk", default=64, show_default=True, type=click.IntRange(min=1),
               help="Files read, predicted and written to --out together.")
 def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
             cam_dir: Path | None, evaluate: bool, labels_csv: Path | None,
             patient_pattern: str | None, metrics_out: Path | None, strict: bool,
-            chunk: int) -> None:
+            tta: str, chunk: int) -> None:
     """P(malignant) for ROI files or folders (DICOM, PNG, JPEG, PGM) with a registered model.
 
     The warning column names what differs from the images the model learned from: a Modality
@@ -119,16 +122,19 @@ def predict(model_uri: str, paths: tuple[Path, ...], out: Path | None,
 
     from mcal.predict_output import report_predictions, write_streamed
     from mcal_lightning.tracking.predict import COLUMNS, found_files, predict_chunks
-    from mcal_lightning.tracking.pyfunc import UnsupportedModel, load_model
+    from mcal_lightning.tracking.pyfunc import UnsupportedModel, accepts_param, load_model
     from mcal_lightning.tracking.store import use_tracking
 
     try:
         use_tracking()
         model = load_model(model_uri)  # once, for the predictions and the overlays
+        if tta != "none" and not accepts_param(model, "tta"):
+            raise click.ClickException(f"{model_uri} was logged before --tta: predict it "
+                                       "without --tta, or log it again with this mcal")
         files, skipped = found_files(paths)
         if skipped:
             console.print(skipped_note(skipped))
-        table = write_streamed(predict_chunks(model, files, chunk, strict), COLUMNS, out)
+        table = write_streamed(predict_chunks(model, files, chunk, strict, tta), COLUMNS, out)
     except (UnsupportedModel, MlflowException) as exc:
         raise click.ClickException(str(exc)) from exc
     report_predictions(table, f"predictions of {model_uri}", out)

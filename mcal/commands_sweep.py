@@ -105,6 +105,8 @@ def sweep(sweep_file: Path, storage: str | None, study_name: str | None, n_trial
                       "decided by the worker that finishes last")
     elif outcome.champion is not None:
         console.print(champion_summary(outcome.champion))
+        if "ensemble" in outcome.champion:  # the top-k soft vote, judged after the best trial
+            console.print(f"ensemble: {champion_summary(outcome.champion['ensemble'])}")
     print_test_split_decisions(study, plan.test_split_warn_after)
     console.print(f"MLflow parent run {outcome.parent_run_id}; study storage "
                   f"{redact(storage or 'sqlite:///mlruns/optuna.db')}")

@@ -23,7 +23,8 @@ from mcal_lightning.config import (
 )
 
 TOP_KEYS = {"study", "experiment", "objective", "sampler", "pruner", "n_trials", "timeout",
-            "space", "data", "train", "heartbeat", "register", "test_split", "promotion"}
+            "space", "data", "train", "heartbeat", "register", "test_split", "promotion",
+            "ensemble"}
 # the data: block: what the DataModule takes but batch_size (a trainer setting, often searched),
 # and the leakage audit of its splits
 DATA_KEYS = (set(DATAMODULE_SETTINGS) - {"batch_size"}) | {"audit"}
@@ -86,6 +87,7 @@ class Sweep:
     test_split_warn_after: int | None = None  # None: MCAL_TEST_LOOKS_WARN_AFTER, else 20
     min_delta: float = 0.0  # promotion: the paired difference's CI must clear this margin
     confidence: float = 0.95  # promotion: that CI's confidence level
+    ensemble_top_k: int | None = None  # register the top-k trials' soft vote too
 
     def grid_points(self) -> list[dict[str, Any]]:
         """The grid sampler's points: the listed ones, else every combination of choices."""
@@ -347,6 +349,20 @@ def parse_promotion(value: Any) -> tuple[float, float]:
     return min_delta, confidence
 
 
+def parse_ensemble(value: Any) -> int | None:
+    """ensemble: {top_k: K}, K >= 2 (None: no ensemble)."""
+    if value is None:
+        return None
+    block = expect_mapping(value, "ensemble")
+    check_known(block, {"top_k"}, "ensemble")
+    if "top_k" not in block:
+        raise fail("ensemble.top_k", "missing; how many of the best trials vote")
+    top_k = int(expect_number(block["top_k"], "ensemble.top_k", integer=True, positive=True))
+    if top_k < 2:
+        raise fail("ensemble.top_k", f"an ensemble needs 2 or more trials, got {top_k}")
+    return top_k
+
+
 def sweep_from_dict(raw: Any, path: Path) -> Sweep:
     raw = expect_mapping(raw, "sweep file")
     check_known(raw, TOP_KEYS, "")
@@ -373,6 +389,7 @@ def sweep_from_dict(raw: Any, path: Path) -> Sweep:
         register=bool(raw.get("register", True)),
         test_split_warn_after=parse_test_split(raw.get("test_split", {})),
         min_delta=min_delta, confidence=confidence,
+        ensemble_top_k=parse_ensemble(raw.get("ensemble")),
     )
     clash = sorted(searched & (set(sweep.train) | set(sweep.data)))
     if clash:

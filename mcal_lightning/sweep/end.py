@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from optuna.visualization import matplotlib as plots
 
 from mcal_lightning.sweep.config import Sweep
+from mcal_lightning.sweep.ensemble import crown_ensemble
 from mcal_lightning.sweep.leaderboard import leaderboard
 from mcal_lightning.sweep.study import RUN_ID, completed, trial_states
 from mcal_lightning.tracking.champion import crown
@@ -71,5 +72,8 @@ def end_sweep(sweep: Sweep, study: optuna.Study, parent_run_id: str) -> dict[str
         record = crown(best.user_attrs[RUN_ID], config, sweep.metric,
                        sweep.direction == "maximize", parent_run_id,
                        rule=Promotion(sweep.min_delta, sweep.confidence))
+        ensemble = crown_ensemble(sweep, study, config, parent_run_id)
+        if ensemble is not None:
+            record["ensemble"] = ensemble
     MlflowClient().set_terminated(parent_run_id, status="FINISHED")
     return record

@@ -51,7 +51,16 @@ def read_or_error(path: Path) -> bytes | str:
 COLUMNS = ["file", "p_malignant", "label", "error", "warning"]
 
 
-def predict_chunk(model: Any, files: list[Path], strict: bool = False) -> pd.DataFrame:
+def predict_params(strict: bool, tta: str) -> dict[str, Any] | None:
+    """The pyfunc's params, None when all are the defaults (models logged before take none)."""
+    params = {"strict": True} if strict else {}
+    if tta != "none":
+        params["tta"] = tta
+    return params or None
+
+
+def predict_chunk(model: Any, files: list[Path], strict: bool = False,
+                  tta: str = "none") -> pd.DataFrame:
     """Rows for files read together; unreadable files get their error and no prediction."""
     contents = [read_or_error(p) for p in files]
     readable = [i for i, c in enumerate(contents) if isinstance(c, bytes)]
@@ -60,7 +69,8 @@ def predict_chunk(model: Any, files: list[Path], strict: bool = False) -> pd.Dat
                           "label": "", "error": errors, "warning": ""})
     if readable:
         frame = pd.DataFrame({"image": [contents[i] for i in readable]})
-        out = model.predict(frame, params={"strict": True}) if strict else model.predict(frame)
+        params = predict_params(strict, tta)
+        out = model.predict(frame, params=params) if params else model.predict(frame)
         table.loc[readable, "p_malignant"] = out["p_malignant"].to_numpy()
         table.loc[readable, "error"] = out["error"].to_numpy()
         if "warning" in out:  # models logged before the warning column have none
@@ -79,7 +89,7 @@ def refuse_warned(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def predict_chunks(model: Any, files: Sequence[Path], chunk: int = 64,
-                   strict: bool = False) -> Iterator[pd.DataFrame]:
+                   strict: bool = False, tta: str = "none") -> Iterator[pd.DataFrame]:
     """predict_chunk's rows, chunk files at a time in file order, as each chunk is done.
 
     Only one chunk's files are read and decoded at a time, so memory does not grow with the
@@ -87,21 +97,24 @@ def predict_chunks(model: Any, files: Sequence[Path], chunk: int = 64,
     """
     with tqdm(total=len(files), desc="predict", unit="file", disable=len(files) <= chunk) as bar:
         for start in range(0, len(files), chunk):
-            part = predict_chunk(model, list(files[start : start + chunk]), strict)
+            part = predict_chunk(model, list(files[start : start + chunk]), strict, tta)
             bar.update(len(part))
             yield part
 
 
 def predict_files(model_uri: str, paths: Iterable[Path], chunk: int = 64,
-                  model: Any | None = None, strict: bool = False) -> pd.DataFrame:
+                  model: Any | None = None, strict: bool = False,
+                  tta: str = "none") -> pd.DataFrame:
     """One row per file: file, p_malignant, label (benign/malignant), error, warning.
 
     Files are read and predicted a chunk at a time (``predict_chunks``), so a large folder
     never sits in memory whole; only the small table of results does.
     model: the pyfunc already loaded from model_uri (``pyfunc.load_model``), to load it once.
     strict: a row with a warning is refused (error says why) instead of predicted.
+    tta: "flips" or "dihedral" averages each file's probability over its flipped or rotated
+    copies (``models.tta``); "none" predicts each file once.
     """
     use_tracking()
     model = model if model is not None else load_model(model_uri)
-    parts = list(predict_chunks(model, image_paths(paths), chunk, strict))
+    parts = list(predict_chunks(model, image_paths(paths), chunk, strict, tta))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)

@@ -9,8 +9,10 @@ Input: a DataFrame with an ``image`` column holding file bytes (DICOM, PNG, JPEG
 arrays. Output: p_malignant = sigmoid(logit / T), label (1 = malignant), error (empty when the
 row worked) and warning (empty when the image looks like what the model learned from: an MG
 ROI, grayscale, one frame, spacing and size like the cache's). The parameter strict (default
-false) turns every warning into a refusal of its row. Models logged before the warning column
-return the first three columns only, and ignore strict.
+false) turns every warning into a refusal of its row. The parameter tta ("none", "flips" or
+"dihedral"; ``models.tta``) averages the probability over flipped or rotated copies of each ROI.
+Models logged before the warning column return the first three columns only, and ignore strict;
+models logged before tta do not accept it (``accepts_param`` says which do).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("binary", "image")]),
     outputs=Schema([ColSpec("double", "p_malignant"), ColSpec("long", "label"),
                     ColSpec("string", "error"), ColSpec("string", "warning")]),
-    params=ParamSchema([ParamSpec("strict", "boolean", False)]),
+    params=ParamSchema([ParamSpec("strict", "boolean", False), ParamSpec("tta", "string", "none")]),
 )
 THRESHOLD = 0.5
 STRICT_REFUSAL = "refused (strict): "
@@ -97,6 +99,12 @@ def load_model(model_uri: str) -> Any:
     """
     with hide_warnings(*MLFLOW_NOTES), tempfile.TemporaryDirectory(prefix="mcal-model-") as tmp:
         return mlflow.pyfunc.load_model(model_uri, dst_path=tmp)
+
+
+def accepts_param(model: Any, name: str) -> bool:
+    """Whether the loaded pyfunc's signature takes the parameter (MLflow drops unknown ones)."""
+    schema = model.metadata.get_params_schema()
+    return schema is not None and name in {param.name for param in schema.params}
 
 
 def temperature_of(artifacts: Mapping[str, str]) -> float:

@@ -183,3 +183,19 @@ def test_promotion_defaults_and_settings(tmp_path):
 def test_bad_promotion_names_the_key(tmp_path, value: object, named: str):
     with pytest.raises(SweepFileError, match=named):
         load_sweep(write(tmp_path, with_change("promotion", value)))
+def test_ensemble_is_off_unless_asked(tmp_path):
+    assert load_sweep(write(tmp_path, GOOD)).ensemble_top_k is None
+    asked = load_sweep(write(tmp_path, with_change("ensemble", {"top_k": 3})))
+    assert asked.ensemble_top_k == 3
+
+
+@pytest.mark.parametrize(("value", "named"), [
+    ({"top_k": 1}, "ensemble.top_k: an ensemble needs 2"),
+    ({"top_k": 2.5}, "ensemble.top_k: expected an integer"),
+    ({}, "ensemble.top_k: missing"),
+    ({"top_k": 3, "vote": "hard"}, "ensemble.vote: unknown key"),
+    (3, "ensemble: expected a mapping"),
+])
+def test_bad_ensemble_blocks_name_the_key(tmp_path, value: object, named: str):
+    with pytest.raises(SweepFileError, match=named):
+        load_sweep(write(tmp_path, with_change("ensemble", value)))

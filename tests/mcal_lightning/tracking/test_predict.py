@@ -41,3 +41,20 @@ def test_the_chunks_together_are_the_whole_table(files: list[Path], tmp_path: Pa
     pd.testing.assert_frame_equal(streamed, whole)
     assert streamed.loc[0, "error"] != "" and pd.isna(streamed.loc[0, "p_malignant"])
     assert (streamed.loc[1:, "label"] == "benign").all()
+
+
+@pytest.mark.parametrize(("strict", "tta", "sent"), [
+    (False, "none", [None]), (False, "dihedral", [{"tta": "dihedral"}]),
+    (True, "flips", [{"strict": True, "tta": "flips"}]),
+])
+def test_strict_and_tta_reach_the_model_only_when_asked(files: list[Path], strict: bool,
+                                                        tta: str, sent: list):
+    class Recording(FixedModel):
+        def predict(self, frame: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+            received.append(params)
+            return super().predict(frame, params)
+
+    received: list = []
+    list(predict_chunks(Recording({n: 0.5 for n in NAMES}), files, chunk=5, strict=strict,
+                        tta=tta))
+    assert received == sent

@@ -51,3 +51,43 @@ def test_rows_of_accepts_frames_lists_and_one_array():
     assert len(rows_of(pd.DataFrame({"image": [b"a", b"b"]}))) == 2
     assert len(rows_of([image, image, image])) == 3
     assert len(rows_of(image)) == 1
+
+
+def test_tta_is_a_parameter_of_models_logged_today_only():
+    from mlflow.models import Model
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+    from mcal_lightning.tracking.pyfunc import SIGNATURE, accepts_param
+
+    class Loaded:
+        def __init__(self, signature: ModelSignature) -> None:
+            self.metadata = Model(signature=signature)
+
+    before = ModelSignature(inputs=Schema([ColSpec("binary", "image")]),
+                            params=ParamSchema([ParamSpec("strict", "boolean", False)]))
+    assert accepts_param(Loaded(SIGNATURE), "tta")
+    assert not accepts_param(Loaded(before), "tta")
+    assert accepts_param(Loaded(before), "strict")
+
+
+def test_the_pyfunc_averages_its_calibrated_probability_over_the_views():
+    import torch
+
+    from mcal_lightning.tracking.pyfunc_model import CalcPyfunc
+
+    weights = torch.from_numpy(np.random.default_rng(1).normal(size=(8, 8)).astype(np.float32))
+
+    class PixelWeights(torch.nn.Module):  # not flip-invariant
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            return (images[:, 0] * weights).sum(dim=(-2, -1))
+
+    pyfunc = CalcPyfunc()
+    pyfunc.module, pyfunc.temperature = PixelWeights(), 2.0
+    image = np.random.default_rng(2).integers(0, 65535, (8, 8)).astype(np.uint16)
+    flipped = [image, image[:, ::-1], image[::-1], image[::-1, ::-1]]
+    each = [pyfunc.probabilities([np.ascontiguousarray(a)])[0] for a in flipped]
+    assert pyfunc.probabilities([image], "flips")[0] == pytest.approx(np.mean(each), rel=1e-6)
+    assert pyfunc.probabilities([image], "none")[0] == pytest.approx(each[0])
+    with pytest.raises(ValueError, match="unknown tta"):
+        pyfunc.predict(None, pd.DataFrame({"image": [image]}), params={"tta": "turns"})
