@@ -111,7 +111,7 @@ def test_a_sweep_prints_one_line_per_trial_no_summary_tables_and_ends_with_the_d
     with local_tracking(tmp_path):
         result = CliRunner().invoke(main, ["sweep", str(path)])
         assert result.exit_code == 0, result.output
-        parent = next(line.split()[3] for line in result.output.splitlines()
+        parent = next(line.split()[3].rstrip(";") for line in result.output.splitlines()
                       if line.startswith("MLflow parent run"))
         summaries = [a.path for a in client(tmp_path).list_artifacts(parent, "model_summary")]
     lines = result.output.splitlines()
