@@ -24,6 +24,11 @@ def scored(side: dict[str, Any], metric: str) -> str:
     return f"{side['value']:.2f}{ci}"
 
 
+def champion_decision(record: dict[str, Any]) -> str:
+    """The record's own decision sentence when it has one, else one built from the record."""
+    return str(record.get("decision") or champion_summary(record))
+
+
 def champion_summary(record: dict[str, Any]) -> str:
     """The champion step in words: who holds the alias now, on what test value, and why."""
     metric = record["metric"]
@@ -75,15 +80,19 @@ def sweep(sweep_file: Path, storage: str | None, study_name: str | None, n_trial
     """Run or resume an Optuna sweep; every trial is a nested MLflow run.
 
     Run the same command again to resume, or on several hosts with one --storage to share the
-    study. The process that finishes the last trial prints the leaderboard, logs the Optuna
-    plots and moves the 'champion' alias only if the best trial beats it on the test split.
+    study. Each trial this process runs prints one line as it ends. The process that finishes
+    the last trial prints the leaderboard, logs the Optuna plots and moves the 'champion' alias
+    only if the best trial beats it on the test split, and says why it did or did not.
     """
+    import optuna
+
     from mcal_lightning.data.splits import LeakageError
     from mcal_lightning.models.backbones import WeightsUnavailable
     from mcal_lightning.sweep.config import SweepFileError, load_sweep
     from mcal_lightning.sweep.leaderboard import leaderboard
     from mcal_lightning.sweep.run import StudyMismatch, run_sweep
     from mcal_lightning.sweep.study import redact, trial_states
+    from mcal_lightning.sweep.trial_line import trial_line
 
     try:
         plan = load_sweep(sweep_file, cache=cache)
@@ -93,23 +102,31 @@ def sweep(sweep_file: Path, storage: str | None, study_name: str | None, n_trial
                   f"{plan.sampler['type']} sampler, {plan.pruner['type']} pruner, "
                   f"{n_trials or plan.trial_budget() or 'no limit on'} trials, "
                   f"{plan.direction} {plan.metric}")
+
+    def print_trial(trial: optuna.trial.FrozenTrial) -> None:
+        line = trial_line(trial, plan.metric)
+        if line is not None:
+            console.print(line, markup=False, highlight=False)
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # its per-trial lines: print_trial's
     try:
-        outcome = run_sweep(plan, storage, study_name, n_trials)
+        outcome = run_sweep(plan, storage, study_name, n_trials, on_trial=print_trial)
     except (WeightsUnavailable, FileNotFoundError, StudyMismatch, LeakageError) as exc:
         raise click.ClickException(str(exc)) from exc
     study = outcome.study
     states = ", ".join(f"{n} {state}" for state, n in trial_states(study).items())
     print_frame(leaderboard(study), f"leaderboard of study '{study.study_name}' ({states})")
+    console.print(f"MLflow parent run {outcome.parent_run_id}; study storage "
+                  f"{redact(storage or 'sqlite:///mlruns/optuna.db')}")
     if not outcome.ended_here:
         console.print("other workers still hold trials (or ended the sweep): the champion is "
                       "decided by the worker that finishes last")
-    elif outcome.champion is not None:
-        console.print(champion_summary(outcome.champion))
-        if "ensemble" in outcome.champion:  # the top-k soft vote, judged after the best trial
-            console.print(f"ensemble: {champion_summary(outcome.champion['ensemble'])}")
     print_test_split_decisions(study, plan.test_split_warn_after)
-    console.print(f"MLflow parent run {outcome.parent_run_id}; study storage "
-                  f"{redact(storage or 'sqlite:///mlruns/optuna.db')}")
+    if outcome.ended_here and outcome.champion is not None:  # last: the log ends with the decision
+        if "ensemble" in outcome.champion:  # the top-k soft vote, judged after the best trial
+            console.print(f"ensemble: {champion_decision(outcome.champion['ensemble'])}",
+                          markup=False, highlight=False)
+        console.print(champion_decision(outcome.champion), markup=False, highlight=False)
 
 
 @click.command()

@@ -22,6 +22,7 @@ from mcal_lightning.evaluation.uncertainty import Uncertainty
 from mcal_lightning.integrity.audit_gate import audit_datamodule, log_audit
 from mcal_lightning.models.backbones import build_network
 from mcal_lightning.models.module import CalcClassifier, trainer_precision
+from mcal_lightning.progress import log_progress
 from mcal_lightning.tracking.pyfunc import log_pyfunc
 from mcal_lightning.tracking.store import (
     MODEL_URI_TAG,
@@ -93,7 +94,8 @@ def make_trainer(config: TrainConfig, logger: MLFlowLogger | bool,
     precision = trainer_precision() if config.precision == "auto" else config.precision
     return pl.Trainer(
         max_epochs=config.epochs, accelerator=config.accelerator, precision=precision,
-        logger=logger, callbacks=callbacks, default_root_dir=workdir, log_every_n_steps=1,
+        logger=logger, callbacks=[*callbacks, *log_progress()], default_root_dir=workdir,
+        log_every_n_steps=1,
         limit_train_batches=config.limit_train_batches, deterministic=False,
         **distribution(devices),
     )

@@ -17,6 +17,7 @@ from mcal_lightning.crossval import cross_validate, is_cross_validation
 from mcal_lightning.evaluation.uncertainty import interval_attrs, lesion_attrs
 from mcal_lightning.sweep.config import Param, Sweep
 from mcal_lightning.sweep.study import RUN_ID, SURPLUS, TAG, is_surplus
+from mcal_lightning.sweep.summary import PARAMETERS, SummaryOnParent
 from mcal_lightning.tracking.runs import child_run
 from mcal_lightning.tracking.store import use_tracking
 from mcal_lightning.train import train
@@ -97,8 +98,9 @@ class Objective:
 
     def train(self, trial: optuna.Trial, config: Any, run_id: str) -> float:
         pruning = FitPruning(trial, monitor=self.sweep.metric)
+        summary = SummaryOnParent(self.parent_run_id, config.arch)
         try:
-            result = fit_trial(config, run_id, pruning)
+            result = fit_trial(config, run_id, [pruning, summary])
         except optuna.TrialPruned as exc:
             last = reported_values(trial)
             set_state(run_id, "PRUNED", f"Pruned by the {self.sweep.pruner['type']} pruner: "
@@ -107,26 +109,31 @@ class Objective:
         except Exception as exc:
             set_state(run_id, "FAIL", f"Trial failed: {type(exc).__name__}: {exc}")
             raise
+        finally:
+            if summary.parameters is not None:
+                trial.set_user_attr(PARAMETERS, summary.parameters)
         metrics = result.metrics("val")
         for name in VAL_METRICS:
             if name in metrics:
                 trial.set_user_attr(f"val/{name}", metrics[name])
-        for name, value in interval_attrs(result, "val", ("mcc",)).items():
-            trial.set_user_attr(name, value)  # the leaderboard's 95% CI of val MCC
+        objective = self.sweep.metric.removeprefix("val/")
+        for name, value in interval_attrs(result, "val", tuple({"mcc", objective})).items():
+            trial.set_user_attr(name, value)  # 95% CIs: val MCC's and the objective's
         for name, value in lesion_attrs(result, "val").items():
             trial.set_user_attr(name, value)  # the leaderboard's lesion-level columns
         set_state(run_id, "COMPLETE")
         return metrics[self.sweep.metric.removeprefix("val/")]
 
 
-def fit_trial(config: Any, run_id: str, pruning: pl.Callback) -> Any:
+def fit_trial(config: Any, run_id: str, callbacks: list[pl.Callback]) -> Any:
     """One training run, or with data.folds (and no fold) the mean over every fold.
 
-    Under cross-validation the pruner follows fold 0's curve; the objective is the fold mean.
+    Under cross-validation the callbacks (the pruner) follow fold 0; the objective is the fold
+    mean.
     """
     if is_cross_validation(config):
-        return cross_validate(config, run_id=run_id, first_fold_callbacks=[pruning])
-    return train(config, run_id=run_id, callbacks=[pruning])
+        return cross_validate(config, run_id=run_id, first_fold_callbacks=callbacks)
+    return train(config, run_id=run_id, callbacks=callbacks)
 
 
 def reported_values(trial: optuna.Trial) -> dict[int, float]:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import optuna
+from optuna.trial import FrozenTrial
 
 from mcal_lightning.integrity.audit_gate import audit_datamodule
 from mcal_lightning.sweep.config import Sweep
@@ -42,6 +44,7 @@ from preprocessing.cache import resolve_dataset
 
 log = logging.getLogger(__name__)
 DATA = "data_fingerprint"  # study user attr: the cache dataset it was run on
+TrialHook = Callable[[FrozenTrial], None]  # called in this worker as each of its trials ends
 
 
 @dataclass
@@ -96,13 +99,16 @@ def warn_if_changed(sweep: Sweep, study: optuna.Study) -> None:
 
 
 def take_trials(study: optuna.Study, objective: Objective, budget: int | None,
-                timeout: float | None, patience: float) -> None:
-    """Trials until the budget or timeout is spent.
+                timeout: float | None, patience: float, on_trial: TrialHook | None = None) -> None:
+    """Trials until the budget or timeout is spent; ``on_trial`` sees each one as it ends.
 
     When the budget is taken by RUNNING trials this process waits, at most ``patience``
     seconds, for one of them to fail stale; a killed worker's trial, once queued for a retry,
     is run here (its retry holds the place the budget kept for it).
     """
+    callbacks = [free_memory]
+    if on_trial is not None:
+        callbacks.append(lambda _, trial: on_trial(trial))
     start = time.monotonic()
     waiting_since: float | None = None
     while timeout is None or time.monotonic() - start < timeout:
@@ -123,7 +129,7 @@ def take_trials(study: optuna.Study, objective: Objective, budget: int | None,
         waiting_since = None
         left = None if timeout is None else max(1.0, timeout - (time.monotonic() - start))
         study.optimize(objective, n_trials=1, timeout=left, catch=(Exception,),
-                       gc_after_trial=True, callbacks=[free_memory])
+                       gc_after_trial=True, callbacks=callbacks)
 
 
 def audit_data(sweep: Sweep) -> None:
@@ -149,8 +155,12 @@ def check_data(study: optuna.Study, created: bool, fingerprint: str) -> None:
 
 
 def run_sweep(sweep: Sweep, storage_url: str | None = None, study_name: str | None = None,
-              n_trials: int | None = None, end: bool = True) -> SweepOutcome:
-    """Run (or resume) the sweep's study; end it here when this process sees the last trial."""
+              n_trials: int | None = None, end: bool = True,
+              on_trial: TrialHook | None = None) -> SweepOutcome:
+    """Run (or resume) the sweep's study; end it here when this process sees the last trial.
+
+    on_trial: called with each trial this process ran, as it ends (the CLI prints a line).
+    """
     use_tracking()
     fingerprint = resolve_dataset(Path(sweep.data["cache"])).name  # fails early without a cache
     audit_data(sweep)
@@ -163,7 +173,7 @@ def run_sweep(sweep: Sweep, storage_url: str | None = None, study_name: str | No
     budget = n_trials or sweep.trial_budget()
     objective = Objective(sweep, parent, budget)
     take_trials(study, objective, budget, sweep.timeout, sweep.grace_period + 2 * sweep.
-                heartbeat_interval)
+                heartbeat_interval, on_trial)
     outcome = SweepOutcome(study, parent, ended_here=False)
     finished, running = counts(study)
     if end and running == 0 and end_once(study, storage, finished):

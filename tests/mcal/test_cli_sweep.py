@@ -4,8 +4,9 @@ import yaml
 from click.testing import CliRunner
 
 from mcal.cli import main
-from mcal.commands_sweep import champion_summary
+from mcal.commands_sweep import champion_decision, champion_summary
 from mcal_lightning.sweep.run import StudyMismatch, check_data
+from tests.mcal_lightning.sweeps_support import client, local_tracking, sweep_file, tiny_cache
 
 
 @pytest.mark.parametrize("command", ["sweep", "leaderboard"])
@@ -106,3 +107,37 @@ def test_leaderboard_prints_the_test_splits_decisions_and_warns_past_the_limit(t
     said = "the test split of cache dataset fp has made 2 decisions"
     assert said in quiet.output and "reused for selection" not in quiet.output
     assert said in loud.output and "reused for selection" in " ".join(loud.output.split())
+
+
+def test_the_records_own_decision_is_said_when_it_has_one():
+    record = {"metric": "test/mcc", "challenger": side("2", 0.4), "champion": side("1", 0.5),
+              "alias_moved": False, "reason": "champion 0.5000 holds against challenger 0.4000"}
+    assert champion_decision(record) == champion_summary(record)
+    decision = "challenger 0.40 (0.21-0.58) vs champion 0.50: difference -0.10, not promoted"
+    assert champion_decision({**record, "decision": decision}) == decision
+
+
+@pytest.mark.slow  # a real two-trial sweep
+def test_a_sweep_prints_one_line_per_trial_no_summary_tables_and_ends_with_the_decision(
+        tmp_path, capfd):
+    tiny_cache(tmp_path, seed=5)
+    path = sweep_file(tmp_path, "lines", n_trials=2,
+                      sampler={"type": "random", "seed": 0,
+                               "enqueue": [{"arch": "alexnet"}, {"arch": "alexnet"}]},
+                      space={"arch": {"type": "categorical", "choices": ["alexnet"]},
+                             "lr_max": {"type": "float", "low": 1e-3, "high": 1e-2}})
+    with local_tracking(tmp_path):
+        result = CliRunner().invoke(main, ["sweep", str(path)])
+        assert result.exit_code == 0, result.output
+        parent = next(line.split()[3].rstrip(";") for line in result.output.splitlines()
+                      if line.startswith("MLflow parent run"))
+        summaries = [a.path for a in client(tmp_path).list_artifacts(parent, "model_summary")]
+    lines = result.output.splitlines()
+    trial_lines = [line for line in lines if line.startswith("trial ")]
+    assert [line.split(":")[0] for line in trial_lines] == ["trial 0", "trial 1"]
+    assert all("alexnet (" in line and "val/mcc" in line for line in trial_lines)
+    assert lines[-1].startswith("first champion: version 1, test MCC")
+    assert summaries == ["model_summary/alexnet.txt"]  # once, though both trials are alexnet
+    captured = capfd.readouterr()
+    for noise in ("Total params", "GPU available:", "TPU available:", "Trial 0 finished"):
+        assert noise not in result.output + captured.out + captured.err

@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from mcal_lightning.quiet import LIGHTNING_LOGGER, DropAdvert, hide_warnings, quiet_libraries
+from mcal_lightning.quiet import LIGHTNING_LOGGER, DropNoise, hide_warnings, quiet_libraries
 
 
 @pytest.fixture
@@ -19,15 +19,36 @@ def lightning_log():
     log.filters[:] = before
 
 
-def test_advert_dropped_other_lightning_lines_kept(lightning_log, caplog, monkeypatch):
+def test_noise_dropped_other_lightning_lines_and_warnings_kept(lightning_log, caplog,
+                                                               monkeypatch):
     monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)
     quiet_libraries()
     quiet_libraries()
-    assert sum(isinstance(f, DropAdvert) for f in lightning_log.filters) == 1
+    assert sum(isinstance(f, DropNoise) for f in lightning_log.filters) == 1
     with caplog.at_level(logging.INFO, logger=LIGHTNING_LOGGER):
         lightning_log.info("💡 Tip: try installing [litlogger](https://pypi.org/project/litlogger/)")
         lightning_log.info("GPU available: False, used: False")
-    assert [r.getMessage() for r in caplog.records] == ["GPU available: False, used: False"]
+        lightning_log.info("TPU available: False, using: 0 TPU cores")
+        lightning_log.info("`Trainer(limit_train_batches=1.0)` was configured so 100% of the "
+                           "batches per epoch will be used..")
+        lightning_log.info("Loading `train_dataloader` to estimate number of stepping batches.")
+        lightning_log.info("Restoring states from the checkpoint path at best.ckpt")
+        lightning_log.warning("GPU available: True (cuda), used: False")
+    assert [r.getMessage() for r in caplog.records] == [
+        "Restoring states from the checkpoint path at best.ckpt",
+        "GPU available: True (cuda), used: False"]
+
+
+def test_optuna_heartbeat_note_hidden_other_experimental_warnings_shown():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        quiet_libraries()
+        warnings.warn("Argument ``heartbeat_interval`` is an experimental feature. The interface "
+                      "can change in the future.", UserWarning, stacklevel=1)
+        warnings.warn("Argument ``constraints_func`` is an experimental feature.", UserWarning,
+                      stacklevel=1)
+    assert [str(w.message) for w in caught] == [
+        "Argument ``constraints_func`` is an experimental feature."]
 
 
 def test_progress_bar_setting_stays_the_users(lightning_log, monkeypatch):
