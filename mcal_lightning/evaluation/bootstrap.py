@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mcal_lightning.evaluation.metrics import metrics_from_confusion
+from mcal_lightning.evaluation.metrics import SCALAR_METRICS, metrics_from_confusion
 
 CI_METRICS = ("auroc", "mcc", "f1", "recall", "specificity")  # recall = sensitivity
 DEFAULT_RESAMPLES = 1000
@@ -93,11 +93,13 @@ def weighted_auroc(weights: np.ndarray, labels: np.ndarray, probs: np.ndarray) -
 
 def resample_metrics(weights: np.ndarray, labels: np.ndarray,
                      probs: np.ndarray) -> dict[str, np.ndarray]:
-    """CI_METRICS per weight row, by metrics.py's formulas (AUC NaN where one class only)."""
+    """Every scalar metric per weight row, by metrics.py's formulas (AUC NaN where one class
+    only)."""
     predicted = (probs > THRESHOLD).astype(np.int64)  # as torchmetrics thresholds
     counts = np.stack(weighted_confusion(weights, labels, predicted), axis=1)
     rows = [metrics_from_confusion(*row) for row in counts.tolist()]
-    values = {name: np.array([row[name] for row in rows]) for name in CI_METRICS[1:]}
+    values = {name: np.array([row[name] for row in rows], dtype=np.float64)
+              for name in SCALAR_METRICS if name != "auroc"}
     values["auroc"] = weighted_auroc(weights, labels, probs)
     return values
 

@@ -21,12 +21,10 @@ import pandas as pd
 
 from mcal_lightning.evaluation.bootstrap import (
     DEFAULT_RESAMPLES,
-    THRESHOLD,
     BootstrapResult,
     bootstrap_ci,
-    weighted_confusion,
+    resample_metrics,
 )
-from mcal_lightning.evaluation.metrics import metrics_from_confusion
 
 LESION_COLUMNS = ("patient_id", "side", "abnormality_id")
 
@@ -97,14 +95,6 @@ class LesionResult:
                 "point": {name: clean(value) for name, value in self.point.items()}}
 
 
-def point_metrics(labels: np.ndarray, probs: np.ndarray, auroc: float) -> dict[str, float]:
-    """The ROI level's scalar metrics, thresholded as there, with the bootstrap's AUC."""
-    weights = np.ones((1, len(labels)))
-    predicted = (probs > THRESHOLD).astype(np.int64)
-    counts = [float(cell[0]) for cell in weighted_confusion(weights, labels, predicted)]
-    return {**metrics_from_confusion(*counts), "auroc": auroc}
-
-
 def lesion_result(labels: Sequence[int] | np.ndarray, probs: Sequence[float] | np.ndarray,
                   patients: Sequence[Any] | np.ndarray, keys: Sequence[str] | pd.Series | None,
                   n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
@@ -117,6 +107,7 @@ def lesion_result(labels: Sequence[int] | np.ndarray, probs: Sequence[float] | n
     lesion_probs = lesions["prob"].to_numpy()
     found = bootstrap_ci(lesion_labels, lesion_probs, lesions["patient"].to_numpy(),
                          n_resamples, seed, confidence)
-    point = point_metrics(lesion_labels, lesion_probs, found.intervals["auroc"][0])
+    point = {name: float(values[0]) for name, values in
+             resample_metrics(np.ones((1, len(lesions))), lesion_labels, lesion_probs).items()}
     return LesionResult(point, found, int(lesions["views"].sum()),
                         int((lesions["views"] > 1).sum()), int(lesions["discordant"].sum()))

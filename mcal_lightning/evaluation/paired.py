@@ -19,14 +19,12 @@ from scipy import stats
 
 from mcal_lightning.evaluation.bootstrap import (
     DEFAULT_RESAMPLES,
-    THRESHOLD,
     chunk_sizes,
     patient_weights,
     percentile_interval,
-    weighted_auroc,
-    weighted_confusion,
+    resample_metrics,
 )
-from mcal_lightning.evaluation.metrics import SCALAR_METRICS, metrics_from_confusion
+from mcal_lightning.evaluation.metrics import SCALAR_METRICS
 
 BOOTSTRAP = "paired patient bootstrap"
 DELONG = "DeLong"
@@ -51,16 +49,6 @@ class PairedDifference:
     def as_dict(self) -> dict[str, Any]:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v)
                 for k, v in asdict(self).items()}
-
-
-def weighted_metric(weights: np.ndarray, labels: np.ndarray, probs: np.ndarray,
-                    metric: str) -> np.ndarray:
-    """(B,) one of SCALAR_METRICS per weight row, by metrics.py's formulas."""
-    if metric == "auroc":
-        return weighted_auroc(weights, labels, probs)
-    predicted = (probs > THRESHOLD).astype(np.int64)
-    counts = np.stack(weighted_confusion(weights, labels, predicted), axis=1)
-    return np.array([metrics_from_confusion(*row)[metric] for row in counts.tolist()])
 
 
 def both_classes(weights: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -102,14 +90,14 @@ def paired_bootstrap(labels: Sequence[int] | np.ndarray, probs_a: Sequence[float
     if len(codes) != len(labels):
         raise ValueError(f"need one patient per ROI, got {len(codes)} for {len(labels)} ROIs")
     ones = np.ones((1, len(labels)))
-    a, b = (float(weighted_metric(ones, labels, p, metric)[0]) for p in (probs_a, probs_b))
+    a, b = (float(resample_metrics(ones, labels, p)[metric][0]) for p in (probs_a, probs_b))
     rng = np.random.default_rng(seed)
     parts = []
     for size in chunk_sizes(n_resamples):
         weights = patient_weights(codes, len(uniques), size, rng)
         weights = weights[both_classes(weights, labels)]
-        parts.append(weighted_metric(weights, labels, probs_a, metric)
-                     - weighted_metric(weights, labels, probs_b, metric))
+        parts.append(resample_metrics(weights, labels, probs_a)[metric]
+                     - resample_metrics(weights, labels, probs_b)[metric])
     differences = np.concatenate(parts)
     low, high = percentile_interval(differences, confidence)
     return PairedDifference(metric, a, b, a - b, low, high, two_sided_p(differences), BOOTSTRAP,

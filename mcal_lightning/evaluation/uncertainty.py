@@ -49,6 +49,13 @@ def stage_arrays(module: CalcClassifier, stage: str) -> tuple[np.ndarray, np.nda
             outputs["indices"].numpy())
 
 
+def stage_probs(module: CalcClassifier, stage: str) -> tuple[np.ndarray, np.ndarray,
+                                                               np.ndarray]:
+    """(labels, P(malignant), cache rows): the probabilities the logged metrics were built on."""
+    labels, _, rows = stage_arrays(module, stage)
+    return labels, module.last_outputs[stage]["probs"].numpy(), rows
+
+
 def patients_of(table: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     """Each cache row's patient; rows without one are patients of their own."""
     return group_ids(table.set_index("row", drop=False).loc[rows]).to_numpy()
@@ -56,16 +63,14 @@ def patients_of(table: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
 
 def stage_bootstrap(module: CalcClassifier, table: pd.DataFrame, stage: str,
                     seed: int = 0) -> BootstrapResult:
-    labels, _, rows = stage_arrays(module, stage)
-    probs = module.last_outputs[stage]["probs"].numpy()  # the logged metrics' own probabilities
+    labels, probs, rows = stage_probs(module, stage)
     return bootstrap_ci(labels, probs, patients_of(table, rows), seed=seed)
 
 
 def stage_lesions(module: CalcClassifier, table: pd.DataFrame, stage: str,
                   seed: int = 0) -> LesionResult | None:
     """The stage's lesion-level result; None when its rows carry no lesion ids."""
-    labels, _, rows = stage_arrays(module, stage)
-    probs = module.last_outputs[stage]["probs"].numpy()
+    labels, probs, rows = stage_probs(module, stage)
     keys = lesion_keys(table.set_index("row", drop=False).loc[rows])
     return lesion_result(labels, probs, patients_of(table, rows), keys, seed=seed)
 

@@ -21,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.data.datamodule import CacheDataModule
 from mcal_lightning.evaluation.evaluate import log_evaluation
-from mcal_lightning.evaluation.uncertainty import patients_of, stage_arrays, stage_bootstrap
+from mcal_lightning.evaluation.uncertainty import patients_of, stage_bootstrap, stage_probs
 from mcal_lightning.models.module import CalcClassifier, trainer_precision
 from mcal_lightning.tracking.promotion import (
     DEFAULT_RULE,
@@ -93,8 +93,7 @@ def current_champion(name: str) -> Any | None:
 
 def test_predictions(module: CalcClassifier, datamodule: CacheDataModule) -> Predictions:
     """The module's last test outputs as Predictions (after ``test_metrics``)."""
-    labels, _, rows = stage_arrays(module, "test")
-    probs = module.last_outputs["test"]["probs"].numpy()
+    labels, probs, rows = stage_probs(module, "test")
     return Predictions(rows, labels, probs, patients_of(datamodule.table, rows))
 
 
