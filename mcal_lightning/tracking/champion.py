@@ -208,10 +208,11 @@ def run_data_config(run_id: str, cache: str | None = None) -> TrainConfig:
 def challenge(run_id: str, config: TrainConfig, metric: str, maximize: bool,
               rule: Promotion = DEFAULT_RULE, name: str = REGISTERED_MODEL) -> Decision:
     """The promotion rule for a run's model against the current champion, as crown applies it,
-    on the test split of the config's cache; nothing is registered or logged."""
+    on the test split of the config's cache; nothing is registered, the looks are recorded."""
     datamodule = make_datamodule(config)
     module, _ = load_scorable(model_uri(run_id))
     metrics = test_metrics(module, datamodule, config)
+    record_look(Look(datamodule.fingerprint, "register", run_id, rois=len(datamodule.rows["test"])))
     intervals = stage_bootstrap(module, datamodule.table, "test", config.seed).as_dict()
     challenger = Scored(run_id, None, metrics[metric], metrics, intervals,
                         test_predictions(module, datamodule))

@@ -34,7 +34,7 @@ WARN_AFTER_ENV = "MCAL_TEST_LOOKS_WARN_AFTER"
 DEFAULT_WARN_AFTER = 20
 STUDY_FINGERPRINT = "data_fingerprint"  # sweep.run.DATA, named here so the leaderboard needn't
 # import the sweep's runner (and torch) to find a study's cache dataset
-REASONS = ("train", "baseline", "end of sweep", "champion scoring",
+REASONS = ("train", "baseline", "end of sweep", "champion scoring", "register",
            "predict --evaluate with the same ROIs")
 
 
