@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from sklearn.metrics import matthews_corrcoef, roc_auc_score
 
 from mcal.cli import main
@@ -53,6 +53,15 @@ def evaluate_with_csv(flat: Path, labels: Path, metrics_out: Path):
                                      "--metrics-out", str(metrics_out)])
 
 
+def evaluate_with_table(root: Path, labels: pd.DataFrame, tmp_path: Path,
+                        name: str = "labels.csv") -> tuple[Result, dict]:
+    """Write the labels CSV, predict --evaluate with it; the CLI result and the metrics record."""
+    labels.to_csv(tmp_path / name, index=False)
+    result = evaluate_with_csv(root, tmp_path / name, tmp_path / "m.json")
+    assert result.exit_code == 0, result.output
+    return result, json.loads((tmp_path / "m.json").read_text())
+
+
 def expected(names: list[str]) -> tuple[float, float]:
     labels = [int(n in MALIGNANT) for n in names]
     probs = [PROBS[n] for n in names]
@@ -84,11 +93,7 @@ def test_labels_and_patients_from_a_csv(fake_model, tmp_path):
     labels = pd.DataFrame({"file": kept,
                            "label": ["malignant" if n in MALIGNANT else "0" for n in kept],
                            "patient_id": [n.split("_")[0] for n in kept]})
-    labels.to_csv(tmp_path / "labels.csv", index=False)
-    metrics_out = tmp_path / "m.json"
-    result = evaluate_with_csv(flat, tmp_path / "labels.csv", metrics_out)
-    assert result.exit_code == 0, result.output
-    record = json.loads(metrics_out.read_text())
+    result, record = evaluate_with_table(flat, labels, tmp_path)
     assert (record["n_rois"], record["n_patients"]) == (9, 5)
     assert record["skipped"]["no_label"] == 1 and record["patients_from"] == "labels CSV"
     assert record["metrics"]["auroc"]["point"] == pytest.approx(expected(kept)[0])
@@ -101,12 +106,9 @@ def test_a_reference_column_is_scored_on_the_same_files(fake_model, tmp_path):
     truth = [int(n in MALIGNANT) for n in names]
     assert truth[-1] == 1
     reference = [0.9 if t else 0.1 for t in truth[:-1]] + [0.05]  # one malignant ranked last
-    pd.DataFrame({"file": names, "label": truth, "patient_id": [n.split("_")[0] for n in names],
-                  "reference": reference}).to_csv(tmp_path / "labels.csv", index=False)
-    metrics_out = tmp_path / "m.json"
-    result = evaluate_with_csv(flat, tmp_path / "labels.csv", metrics_out)
-    assert result.exit_code == 0, result.output
-    record = json.loads(metrics_out.read_text())
+    labels = pd.DataFrame({"file": names, "label": truth, "reference": reference,
+                           "patient_id": [n.split("_")[0] for n in names]})
+    result, record = evaluate_with_table(flat, labels, tmp_path)
     assert record["reference"]["auroc"]["point"] == pytest.approx(roc_auc_score(truth, reference))
     assert record["reference"]["auroc"]["point"] < 1
     assert record["reference"]["auroc"]["low"] <= record["reference"]["auroc"]["point"]
@@ -150,12 +152,8 @@ def expected_per_lesion(names: list[str]) -> float:
 
 def test_lesion_ids_in_the_labels_csv_add_the_lesion_level(fake_model, tmp_path):
     flat, names = flat_folder(tmp_path), list(PROBS)
-    lesion_table(names).assign(file=names).to_csv(tmp_path / "labels.csv", index=False)
-    metrics_out = tmp_path / "m.json"
-    result = evaluate_with_csv(flat, tmp_path / "labels.csv", metrics_out)
-    assert result.exit_code == 0, result.output
+    result, record = evaluate_with_table(flat, lesion_table(names).assign(file=names), tmp_path)
     assert "metrics on 10 files" in result.output and "metrics on 6 lesions" in result.output
-    record = json.loads(metrics_out.read_text())
     assert record["metrics"]["auroc"]["point"] == pytest.approx(expected(names)[0])
     lesion = record["lesion"]
     assert (lesion["n_lesions"], lesion["n_rois"], lesion["n_multi_view"]) == (6, 10, 4)
@@ -168,10 +166,6 @@ def test_a_cache_index_serves_as_the_labels_csv(fake_model, tmp_path):
     flat_folder(tmp_path)
     names = list(PROBS)
     index = lesion_table(names).assign(crop_path=[f"flat/{n}" for n in names])
-    index.to_csv(tmp_path / "index.csv", index=False)
-    metrics_out = tmp_path / "m.json"
-    result = evaluate_with_csv(tmp_path, tmp_path / "index.csv", metrics_out)
-    assert result.exit_code == 0, result.output
-    record = json.loads(metrics_out.read_text())
+    _, record = evaluate_with_table(tmp_path, index, tmp_path, "index.csv")
     assert (record["n_rois"], record["n_patients"]) == (10, 6)
     assert record["lesion"]["n_lesions"] == 6

@@ -1,4 +1,4 @@
-"""The leaderboard of a grid whose points carry tags: the paper's number beside the honest one."""
+"""The leaderboard: a grid's tags beside the honest number, CI and lesion-level columns."""
 
 from pathlib import Path
 
@@ -58,16 +58,29 @@ def test_an_untagged_study_has_no_extra_columns():
     assert list(leaderboard(study).columns)[-2:] == ["val acc", "state"]
 
 
-def test_lesion_metrics_get_columns_before_the_state():
+def study_of(trials: list[dict[str, float]]) -> optuna.Study:
+    """A finished study whose trials carry these user attrs; the value is each one's val/mcc."""
     study = optuna.create_study(direction="maximize")
-    for mcc, lesion in ((0.4, (0.5, 0.8)), (0.3, None)):
+    for attrs in trials:
         trial = study.ask()
-        trial.set_user_attr("val/mcc", mcc)
-        if lesion is not None:  # trials on data without lesion ids have none
-            trial.set_user_attr("val/lesion/mcc", lesion[0])
-            trial.set_user_attr("val/lesion/auroc", lesion[1])
-        study.tell(trial, mcc)
-    table = leaderboard(study)
+        for name, value in attrs.items():
+            trial.set_user_attr(name, value)
+        study.tell(trial, attrs["val/mcc"])
+    return study
+
+
+def test_leaderboard_shows_each_trials_val_mcc_ci():
+    # the second trial is from before CIs were recorded
+    table = leaderboard(study_of([{"val/mcc": 0.5, "val/mcc_ci_low": 0.414,
+                                   "val/mcc_ci_high": 0.657}, {"val/mcc": 0.3}]))
+    assert list(table.columns).index("val mcc 95% ci") == list(table.columns).index("val mcc") + 1
+    assert table["val mcc 95% ci"].tolist() == ["0.41..0.66", ""]
+
+
+def test_lesion_metrics_get_columns_before_the_state():
+    # the second trial ran on data without lesion ids
+    table = leaderboard(study_of([{"val/mcc": 0.4, "val/lesion/mcc": 0.5,
+                                   "val/lesion/auroc": 0.8}, {"val/mcc": 0.3}]))
     assert list(table.columns)[-4:] == ["val acc", "val lesion mcc", "val lesion auc", "state"]
     assert table.loc[0, ["val lesion mcc", "val lesion auc"]].tolist() == [0.5, 0.8]
     assert table.loc[1, ["val lesion mcc", "val lesion auc"]].isna().all()
