@@ -108,6 +108,7 @@ def test_two_workers_share_one_study_on_postgres(workdir, postgres):
     for trial in done:
         assert by_trial[str(trial.number)].info.run_id == trial.user_attrs[RUN_ID]
         assert by_trial[str(trial.number)].data.tags["optuna.state"] == "COMPLETE"
-    per_worker = {(workdir / f"worker{i}.log").read_text().count("finished with value")
-             for i in range(2)}
+    per_worker = {sum(line.startswith("trial ") and line.endswith("COMPLETE")  # mcal's line
+                      for line in (workdir / f"worker{i}.log").read_text().splitlines())
+                  for i in range(2)}
     assert 0 not in per_worker, "both workers took trials"
