@@ -11,9 +11,13 @@ Each epoch prints the training AUC and the test AUC against both labels; the pee
 is the morphology ceiling (the true P(malignant)) on the same test ROIs. Every run is an MLflow
 run in the experiment 'learnability'. Augmentation is the lossless dihedral group only.
 
+--aux-weight W adds the training module's auxiliary loss: a linear head on the head's hidden
+layer predicts each training ROI's annotated calc type and distribution (data.aux_targets).
+
 Run: python bench/learnability.py --cache DATASET --truth PHANTOM/phantom_truth.csv
      [--target both|real|group] [--arch resnet34] [--epochs 6] [--lr 1e-3] [--batch-size 32]
      [--dropout 0.5] [--weight-decay 0.01] [--optimizer adamw|sgd] [--zero-init-residual]
+     [--aux-weight 0]
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from sklearn.metrics import roc_auc_score
 from torch.nn.functional import binary_cross_entropy_with_logits
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from mcal_lightning.models.backbones import build_network
+from mcal_lightning.data.aux_targets import AUX_CLASSES, aux_loss, aux_target_table
+from mcal_lightning.models.backbones import ClassifierNet, build_network
 from mcal_lightning.tracking.store import tracking_uri
 from preprocessing.cache import open_cache
 from preprocessing.phantom.constants import BENIGN_LOOKING_TYPES
@@ -58,6 +63,15 @@ def predict(net: torch.nn.Module, x: torch.Tensor, rows: np.ndarray) -> np.ndarr
     return torch.cat(probs).numpy()
 
 
+def with_aux(net: ClassifierNet, aux: torch.nn.Linear | None,
+             x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Malignancy logits and, with an auxiliary head, its logits on the head's hidden layer."""
+    if aux is None:
+        return net(x), None
+    hidden = net.head[:-1](net.features(x))
+    return net.head[-1](hidden).squeeze(-1), aux(hidden)
+
+
 def zero_init_residuals(net: torch.nn.Module) -> None:
     """Each residual block starts as the identity (its last BN's scale at 0; Goyal et al. 2017)."""
     for block in net.modules():
@@ -67,22 +81,24 @@ def zero_init_residuals(net: torch.nn.Module) -> None:
             torch.nn.init.zeros_(block.bn3.weight)
 
 
-def make_optimiser(net: torch.nn.Module, args: argparse.Namespace) -> torch.optim.Optimizer:
+def make_optimiser(params: list[torch.nn.Parameter],
+                   args: argparse.Namespace) -> torch.optim.Optimizer:
     if args.optimizer == "sgd":
-        return torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
+        return torch.optim.SGD(params, lr=args.lr, momentum=0.9, nesterov=True,
                                weight_decay=args.weight_decay)
-    return torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    return torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
 
 
 def train_one(x: torch.Tensor, y: np.ndarray, y_real: np.ndarray, train: np.ndarray,
-              args: argparse.Namespace, target: str) -> float:
+              args: argparse.Namespace, target: str, aux_targets: torch.Tensor) -> float:
     """Train on y, print per-epoch AUCs, log them to MLflow; returns the last test AUC (real)."""
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     net = build_network(args.arch, weights="none", dropout=args.dropout)
     if args.zero_init_residual:
         zero_init_residuals(net)
-    optimiser = make_optimiser(net, args)
+    aux = torch.nn.Linear(net.head[-1].in_features, sum(AUX_CLASSES)) if args.aux_weight else None
+    optimiser = make_optimiser([*net.parameters(), *(aux.parameters() if aux else [])], args)
     rows, test = np.flatnonzero(train), np.flatnonzero(~train)
     steps_per_epoch = len(rows) // args.batch_size
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, args.lr, pct_start=0.25,
@@ -96,9 +112,11 @@ def train_one(x: torch.Tensor, y: np.ndarray, y_real: np.ndarray, train: np.ndar
             order = rng.permutation(rows)
             for step in range(steps_per_epoch):
                 batch = order[step * args.batch_size:(step + 1) * args.batch_size]
-                logits = net(dihedral(x[batch], rng))
+                logits, aux_logits = with_aux(net, aux, dihedral(x[batch], rng))
                 loss = binary_cross_entropy_with_logits(logits, torch.from_numpy(y[batch]),
                                                         pos_weight=pos_weight)
+                if aux_logits is not None:
+                    loss = loss + args.aux_weight * aux_loss(aux_logits, aux_targets[batch])
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
@@ -128,6 +146,8 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.5)
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--aux-weight", type=float, default=0.0,
+                        help="weight of the auxiliary calc type + distribution loss (0 = off)")
     parser.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw",
                         help="sgd: Nesterov momentum 0.9")
     parser.add_argument("--zero-init-residual", action="store_true",
@@ -140,6 +160,7 @@ def main() -> None:
     y_real = table["label"].to_numpy(np.float32)
     y_group = (~truth["calc_type"].isin(BENIGN_LOOKING_TYPES)).to_numpy(np.float32)
     x = standardised(cached.images, train)
+    aux_targets = torch.from_numpy(aux_target_table(table))[table["row"].to_numpy()]
     ceiling = roc_auc_score(y_real[~train], truth["p_malignant"].to_numpy()[~train])
     group_auc = roc_auc_score(y_real[~train], y_group[~train])
     mlflow.set_tracking_uri(tracking_uri())
@@ -150,7 +171,8 @@ def main() -> None:
           f"{'test AUC (real)':>16}")
     targets = ("real", "group") if args.target == "both" else (args.target,)
     for target in targets:
-        last = train_one(x, y_group if target == "group" else y_real, y_real, train, args, target)
+        y = y_group if target == "group" else y_real
+        last = train_one(x, y, y_real, train, args, target, aux_targets)
         print(f"{target}: last test AUC (real label) {last:.3f} = {last / ceiling:.2f} of the "
               "ceiling")
 

@@ -7,8 +7,13 @@ the ceiling on the same ROIs. Target: >= 95% of the ceiling. Defaults take ~15 m
 Two more rows say where a shortfall comes from. The morphology oracle scores each ROI with the
 malignant rate of its true calcification type on the train split: what a model that read every
 ROI's morphology perfectly, and nothing else, would reach. The model's AUC on its own training
-ROIs (last epoch) says whether it fitted them at all. --augment sets the train augmentation
-(JSON, as `augment:` in a training config); --grid FILE draws cached ROIs by true type.
+ROIs (last epoch) says whether it fitted them at all. The floor beside them is `mcal
+baseline` (handcrafted features + gradient boosting) on the same cache and the same split rows;
+--no-baseline skips it. Each AUC comes with its patient-bootstrap 95% CI.
+
+--augment sets the train augmentation (JSON, as `augment:` in a training config); --aux-weight
+the auxiliary calc type/distribution loss; --enhance tophat the cache's top-hat; --grid FILE
+draws cached ROIs by true type.
 
 Run: python bench/phantom_accuracy.py [--patients N] [--scale F] [--size N] [--epochs N] ...
 """
@@ -28,6 +33,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from mcal_lightning.config import TrainConfig
+from mcal_lightning.models.baseline import BaselineConfig, BaselineResult, run_baseline
 from mcal_lightning.tracking.store import tracking_uri
 from mcal_lightning.train import TrainResult, train
 from preprocessing.cache import build_cache, open_cache
@@ -55,6 +61,16 @@ def stage_aucs(result: TrainResult, truth: pd.DataFrame, rates: pd.Series,
     labels = outputs["labels"].numpy()
     return (len(labels), roc_auc_score(labels, outputs["probs"].numpy()),
             roc_auc_score(labels, oracle), roc_auc_score(labels, rows["p_malignant"].to_numpy()))
+
+
+def auc_text(auc: float, interval: tuple[float, float, float]) -> str:
+    return f"{auc:.3f} ({interval[1]:.2f}-{interval[2]:.2f})"
+
+
+def baseline_text(baseline: BaselineResult | None, stage: str) -> str:
+    if baseline is None:
+        return "-"
+    return auc_text(baseline.metrics(stage)["auroc"], baseline.intervals[stage].intervals["auroc"])
 
 
 def last_train_auc(run_id: str) -> float:
@@ -103,6 +119,13 @@ def main() -> None:
     parser.add_argument("--augment", type=json.loads, default={},
                         help='e.g. \'{"enabled": false}\' (none) or \'{"affine_p": 0, '
                              '"brightness_contrast_p": 0}\' (flips only)')
+    parser.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay)
+    parser.add_argument("--dropout", type=float, default=TrainConfig.dropout)
+    parser.add_argument("--aux-weight", type=float, default=0.0,
+                        help="auxiliary calc type + distribution loss (0 = off)")
+    parser.add_argument("--enhance", choices=("none", "tophat"), default="none")
+    parser.add_argument("--tophat-mm", type=float, default=1.0)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the baseline's row")
     parser.add_argument("--grid", type=Path, help="PNG of cached ROIs, one row per true type")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -111,29 +134,37 @@ def main() -> None:
     data, cache = workdir / "data", workdir / f"cache{args.size}"
     if not (data / "phantom_truth.csv").is_file():
         generate_phantom(data, patients=args.patients, seed=args.seed, scale=args.scale)
-    build_cache(build_index(data), cache, PreprocessConfig(size=args.size))
+    preprocess = PreprocessConfig(size=args.size, enhance=args.enhance, tophat_mm=args.tophat_mm)
+    cache = build_cache(build_index(data), cache, preprocess).dataset_dir
     prepared = time.perf_counter()
     lr_min, lr_max = (float(x) for x in args.lr.split(","))
     config = TrainConfig(cache=str(cache), arch=args.arch, weights=args.weights,
                          epochs=args.epochs, freeze_epochs=args.freeze_epochs,
                          batch_size=args.batch_size, lr_min=lr_min, lr_max=lr_max,
-                         experiment="phantom-accuracy", augment=args.augment)
+                         weight_decay=args.weight_decay, dropout=args.dropout,
+                         aux_weight=args.aux_weight, experiment="phantom-accuracy",
+                         augment=args.augment)
     result = train(config)
     trained = time.perf_counter()
+    baseline = None if args.no_baseline else run_baseline(
+        BaselineConfig(cache=cache, experiment="phantom-accuracy"))
     truth = pd.read_csv(data / "phantom_truth.csv", dtype={"roi_id": str})
     if args.grid:
         type_grid(result, truth, args.grid)
     print(f"\nphantom accuracy  {datetime.date.today()}  {platform.platform()}")
     init = "random init" if args.weights == "none" else f"weights {args.weights}"
-    print(f"{args.patients} patients, scale {args.scale}, {args.size}px, {args.arch} from {init}, "
-          f"{args.epochs} epochs, lr {args.lr}; data {prepared - started:.0f} s, "
+    print(f"{args.patients} patients, scale {args.scale}, {args.size}px (enhance "
+          f"{args.enhance}), {args.arch} from {init}, {args.epochs} epochs, lr {args.lr}, "
+          f"aux weight {args.aux_weight:g}; data {prepared - started:.0f} s, "
           f"training {trained - prepared:.0f} s; MLflow run {result.run_id}")
     rates = morphology_rates(result, truth)
-    print(f"{'split':<6}{'ROIs':>6}{'model AUC':>11}{'morphology oracle':>19}"
-          f"{'Bayes ceiling':>15}{'ratio':>8}")
+    print(f"{'split':<6}{'ROIs':>6}{'model AUC (95% CI)':>21}{'baseline (95% CI)':>21}"
+          f"{'morphology oracle':>19}{'Bayes ceiling':>15}{'ratio':>8}")
     for stage in ("val", "test"):
         n, model, oracle, ceiling = stage_aucs(result, truth, rates, stage)
-        print(f"{stage:<6}{n:>6}{model:>11.3f}{oracle:>19.3f}{ceiling:>15.3f}"
+        interval = result.uncertainty.intervals[stage].intervals["auroc"]
+        print(f"{stage:<6}{n:>6}{auc_text(model, interval):>21}"
+              f"{baseline_text(baseline, stage):>21}{oracle:>19.3f}{ceiling:>15.3f}"
               f"{model / ceiling:>8.2f}")
     print(f"model AUC on its own training ROIs (augment {json.dumps(args.augment)}), "
           f"last epoch: {last_train_auc(result.run_id):.3f}")

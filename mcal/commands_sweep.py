@@ -86,6 +86,7 @@ def sweep(sweep_file: Path, storage: str | None, study_name: str | None, n_trial
     """
     import optuna
 
+    from mcal_lightning.data.aux_targets import NoAuxTargets
     from mcal_lightning.data.splits import LeakageError
     from mcal_lightning.models.backbones import WeightsUnavailable
     from mcal_lightning.sweep.config import SweepFileError, load_sweep
@@ -111,7 +112,8 @@ def sweep(sweep_file: Path, storage: str | None, study_name: str | None, n_trial
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # its per-trial lines: print_trial's
     try:
         outcome = run_sweep(plan, storage, study_name, n_trials, on_trial=print_trial)
-    except (WeightsUnavailable, FileNotFoundError, StudyMismatch, LeakageError) as exc:
+    except (WeightsUnavailable, FileNotFoundError, StudyMismatch, LeakageError,
+            NoAuxTargets) as exc:
         raise click.ClickException(str(exc)) from exc
     study = outcome.study
     states = ", ".join(f"{n} {state}" for state, n in trial_states(study).items())

@@ -49,6 +49,10 @@ def add_training_options(command: Any, experiment: str) -> Any:
                      help=f"[default: {TrainConfig.batch_size}]"),
         click.option("--lr", "lr_range", help="lr_min,lr_max across layer groups, first to head "
                                               f"[default: {DEFAULT_LR}, the paper's]."),
+        click.option("--aux-weight", type=click.FloatRange(0),
+                     help="Weight of an auxiliary loss on each training ROI's annotated calc "
+                          "type and distribution (0 = off; predictions never use them) "
+                          f"[default: {TrainConfig.aux_weight:g}]."),
         click.option("--balance", type=click.Choice(BALANCES),
                      help="BCE pos_weight, a class-balanced sampler, or none "
                           f"[default: {TrainConfig.balance}]."),
@@ -99,6 +103,7 @@ def train(config_file: Path | None, lr_range: str | None, **options: Any) -> Non
     With --folds K: K models, one per patient-grouped fold, under one parent run.
     """
     from mcal_lightning.crossval import cross_validate, fold_report, is_cross_validation
+    from mcal_lightning.data.aux_targets import NoAuxTargets
     from mcal_lightning.data.splits import LeakageError
     from mcal_lightning.models.backbones import WeightsUnavailable
     from mcal_lightning.tracking.store import tracking_uri
@@ -116,7 +121,7 @@ def train(config_file: Path | None, lr_range: str | None, **options: Any) -> Non
             console.print(f"best fold: {result.best_fold} (its model is the parent run's model)")
         else:
             run_id = run_training(config).run_id
-    except (WeightsUnavailable, FileNotFoundError, LeakageError) as exc:
+    except (WeightsUnavailable, FileNotFoundError, LeakageError, NoAuxTargets) as exc:
         raise click.ClickException(str(exc)) from exc
     console.print(f"run {run_id} in experiment '{config.experiment}' at {tracking_uri()}")
     console.print(f"register it: mcal register --run {run_id} --alias champion")

@@ -21,7 +21,7 @@ PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true
               "32", "bf16", "16", "64")  # "auto" is mcal's; the others are Lightning's
 CHOICES = {"arch": ARCHS, "balance": BALANCES, "audit": AUDIT_MODES, "precision": PRECISIONS}
 AT_LEAST = {"epochs": 1, "freeze_epochs": 0, "batch_size": 1, "devices": 1, "top_losses": 0,
-            "cam_samples": 0, "folds": 2}
+            "cam_samples": 0, "folds": 2, "aux_weight": 0}
 # what the DataModule takes from a TrainConfig (train.make_datamodule, the paper replay's)
 DATAMODULE_SETTINGS = ("cache", "batch_size", "num_workers", "val_fraction", "seed", "folds",
                        "fold", "balance", "augment")
@@ -92,6 +92,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     head_hidden: int = 256
     dropout: float = 0.5
+    aux_weight: float = 0.0  # > 0: also predict calc type and distribution (training only)
     val_fraction: float = 0.2
     folds: int | None = None
     fold: int | None = None

@@ -10,6 +10,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import mlflow
+import torch
 from lightning.pytorch.callbacks import BaseFinetuning, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.tuner import Tuner
@@ -71,10 +72,11 @@ def make_datamodule(config: TrainConfig) -> CacheDataModule:
 def make_module(config: TrainConfig, datamodule: CacheDataModule) -> CalcClassifier:
     net = build_network(config.arch, config.weights, config.head_hidden, config.dropout)
     pos_weight = datamodule.pos_weight if config.balance == "weights" else None
+    aux = torch.from_numpy(datamodule.aux_targets()) if config.aux_weight else None
     return CalcClassifier(
         net, lr_max=config.lr_max, lr_min=config.lr_min, weight_decay=config.weight_decay,
         freeze_epochs=config.freeze_epochs, pos_weight=pos_weight,
-        mean=datamodule.mean, std=datamodule.std,
+        mean=datamodule.mean, std=datamodule.std, aux_weight=config.aux_weight, aux_targets=aux,
     )
 
 

@@ -35,6 +35,7 @@ from mcal_lightning.data.augment import (
     augment_config,
     make_augmenter,
 )
+from mcal_lightning.data.aux_targets import aux_target_table, check_annotated
 from mcal_lightning.data.splits import (
     assert_no_patient_overlap,
     grouped_folds,
@@ -300,6 +301,14 @@ class CacheDataModule(L.LightningDataModule):
         augmenter = make_augmenter(self.augment, self.augment_backend) if split == "train" else None
         rows = self.rows[split]
         return CacheDataset(store, rows, self.labels_of(rows), augmenter)
+
+    def aux_targets(self) -> np.ndarray:
+        """(n_rows, 2) calc type and distribution ids by cache row; NoAuxTargets when the
+        training ROIs have none (``data.aux_targets``)."""
+        self.setup()
+        targets = aux_target_table(self.table)
+        check_annotated(targets, self.rows["train"])
+        return targets
 
     def train_sampler(self) -> Sampler[int] | None:
         """Class-balanced draws with replacement under balance="sampler", else None."""

@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
-from torch import Tensor
+from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 
+from mcal_lightning.data.aux_targets import AUX_CLASSES, aux_loss
 from mcal_lightning.evaluation.metrics import binary_metrics
 from mcal_lightning.models.backbones import ClassifierNet, build_network
 from mcal_lightning.models.finetuning import (
@@ -26,6 +27,7 @@ from mcal_lightning.models.finetuning import (
     one_cycle,
     optimizer_steps_per_epoch,
     planned_epochs,
+    trainable_param_groups,
 )
 
 # one gray value for the ImageNet statistics, as timm does for 1-channel models
@@ -76,6 +78,11 @@ class CalcClassifier(pl.LightningModule):
     class (e.g. n_benign / n_malignant). mean/std: normalisation of the [0, 1] gray images.
     The fine-tuning arguments are TwoStageFinetuning's.
 
+    aux_weight > 0 adds a linear head on the head's hidden layer that predicts each training
+    ROI's calc type and distribution (``data.aux_targets``; aux_targets: their (n_rows, 2) table
+    by cache row). Its cross-entropy, times aux_weight, joins the training loss; the network and
+    its predictions are unchanged, and a checkpoint needs no aux_targets to load.
+
     Per-sample outputs of the last val/test epoch stay in ``last_outputs[stage]``
     ("probs", "logits", "labels", "losses", "indices"; CPU tensors) and the metric values in
     ``last_metrics[stage]`` (floats, plus "confmat" [[TN, FP], [FN, TP]]).
@@ -84,15 +91,21 @@ class CalcClassifier(pl.LightningModule):
     def __init__(self, net: ClassifierNet | Mapping[str, Any], lr_max: float = 1e-3,
                  lr_min: float = 2e-6, weight_decay: float = 0.01, freeze_epochs: int = 1,
                  pct_start: float = 0.25, train_bn: bool = False, pos_weight: float | None = None,
-                 mean: float = IMAGENET_GRAY_MEAN, std: float = IMAGENET_GRAY_STD) -> None:
+                 mean: float = IMAGENET_GRAY_MEAN, std: float = IMAGENET_GRAY_STD,
+                 aux_weight: float = 0.0, aux_targets: Tensor | None = None) -> None:
         super().__init__()
         if isinstance(net, Mapping):
             net = build_network(**net)
-        self.save_hyperparameters(ignore=["net"])
+        self.save_hyperparameters(ignore=["net", "aux_targets"])
         # the net's config joins the hyperparameters so that checkpoints can rebuild it
         self.save_hyperparameters({"net": dict(getattr(net, "config", {}))})
         self.net = net
         self.register_buffer("pos_weight", None if pos_weight is None else torch.tensor(pos_weight))
+        self.aux_head = None
+        if aux_weight:
+            self.aux_head = nn.Linear(net.head[-1].in_features, sum(AUX_CLASSES))
+        self.register_buffer("aux_targets", aux_targets, persistent=False)
+        self.aux_loss = MeanMetric()
         self.train_metrics = binary_metrics("train/")
         self.val_metrics = binary_metrics("val/")
         self.test_metrics = binary_metrics("test/")
@@ -114,6 +127,12 @@ class CalcClassifier(pl.LightningModule):
         """Loader images -> (B,) malignancy logits."""
         return self.net(self.normalise(images))
 
+    def forward_with_aux(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """(B,) malignancy logits and (B, types + distributions) auxiliary logits."""
+        head = self.net.head
+        hidden = head[:-1](self.net.features(self.normalise(images)))
+        return head[-1](hidden).squeeze(-1), self.aux_head(hidden)
+
     def per_sample_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(logits.float(), labels, reduction="none",
                                                   pos_weight=self.pos_weight)
@@ -129,9 +148,17 @@ class CalcClassifier(pl.LightningModule):
         if labels is None:
             raise ValueError(f"{stage} batches need labels")
         labels = labels.float().view(-1)
-        logits = self(images)
+        with_aux = stage == "train" and self.aux_head is not None and self.aux_targets is not None
+        if with_aux and indices is not None:
+            logits, aux_logits = self.forward_with_aux(images)
+        else:
+            logits, aux_logits = self(images), None
         losses = self.per_sample_loss(logits, labels)
         loss = losses.mean()
+        if aux_logits is not None:
+            extra = aux_loss(aux_logits, self.aux_targets[indices.to(self.aux_targets.device)])
+            self.aux_loss.update(extra.detach())
+            loss = loss + self.hparams.aux_weight * extra
         probs = torch.sigmoid(logits.detach().float())
         self.metrics(stage).update(probs, labels.long())
         self.mean_loss(stage).update(losses.detach())
@@ -192,6 +219,9 @@ class CalcClassifier(pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self.publish_epoch("train")
+        if self.aux_loss.update_called:
+            self.log("train/aux_loss", self.aux_loss.compute(), sync_dist=False)
+            self.aux_loss.reset()
 
     def on_validation_epoch_start(self) -> None:
         self.batch_outputs["val"].clear()
@@ -238,6 +268,8 @@ class CalcClassifier(pl.LightningModule):
         """
         hp = self.hparams
         groups = network_param_groups(self.net, hp.lr_min, hp.lr_max)
+        if self.aux_head is not None:  # trains with the head, at its rate, from the start
+            groups += trainable_param_groups(self.aux_head, hp.lr_max)
         optimizer = torch.optim.AdamW(groups, lr=hp.lr_max, betas=(0.9, 0.99), eps=1e-5,
                                       weight_decay=hp.weight_decay)
         epochs = planned_epochs(self.trainer)

@@ -19,10 +19,14 @@ pytestmark = pytest.mark.slow  # a real training run, logged and registered
 
 @pytest.fixture(scope="module")
 def tracked_run(workdir: Path):
-    """A 2-epoch run on the tiny cache; ./mlruns is the temporary folder's."""
+    """A 2-epoch run on the tiny cache; ./mlruns is the temporary folder's.
+
+    With the auxiliary calc type/distribution loss on, so that the served model below is one
+    trained with its extra head (which the model must not need).
+    """
     config = TrainConfig(cache=str(workdir / "cache"), arch="resnet34", weights="none",
                          epochs=2, freeze_epochs=1, batch_size=16, num_workers=0,
-                         top_losses=4, experiment="test")
+                         top_losses=4, experiment="test", aux_weight=0.5)
     return workdir, train(config)
 
 
@@ -36,6 +40,7 @@ def test_run_holds_metrics_params_and_artifacts(tracked_run):
             assert f"{stage}/{metric}" in run.data.metrics, f"{stage}/{metric}"
     params = run.data.params
     assert params["arch"] == "resnet34" and params["epochs"] == "2"
+    assert params["aux_weight"] == "0.5" and run.data.metrics["train/aux_loss"] > 0
     assert params["data.fingerprint"] == result.datamodule.fingerprint
     assert "git.commit" in params and "version.torch" in params
     artifacts = {a.path for folder in ("plots", "metrics")
