@@ -18,7 +18,8 @@ of the cached image (mcal_lightning.explain.gradcam) scores
   uniform map           mean(W), the area fraction: a map that points nowhere
 Columns: the mean over ROIs with its patient-bootstrap 95% CI, the ratio to the uniform map
 (ratio of means, CI over the same resamples) and the number of all-zero maps (scored as
-uniform). Below, the trained malignant row per true calcification type (phantom_truth.csv).
+uniform); ROIs whose calcifications all fall outside a fixed-spacing crop are left out. Below,
+the trained malignant row per true calcification type (phantom_truth.csv).
 --grid draws 8 ROIs: the cached image, and the malignant CAM overlay with the mask contour.
 
 A map is no finer than the target layer (gradcam.target_layer): a ResNet's last block is S/32
@@ -37,6 +38,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -105,7 +107,7 @@ def phantom_rows(cache: CachedDataset, phantom: Path, split: str, limit: int | N
     return table
 
 
-def crop_record(cache: CachedDataset, source_sha1: str) -> dict:
+def crop_record(cache: CachedDataset, source_sha1: str) -> dict[str, Any]:
     """The cache item's sidecar (the crop's rows, cols and spacing); {} for items without one."""
     sidecar = cache.path.parents[1] / "items" / f"{source_sha1}.json"
     return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
@@ -128,12 +130,23 @@ def coverages(cache: CachedDataset, rows: pd.DataFrame, phantom: Path,
     return np.stack([roi_coverage(cache, row, phantom, config) for _, row in rows.iterrows()])
 
 
+def in_field(rows: pd.DataFrame, images: np.ndarray,
+             cover: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The ROIs whose calcifications are in the cache's field at all (a fixed-spacing centre
+    crop can cut them all away), and how many were left out, printed."""
+    keep = cover.sum(axis=(1, 2)) > 0
+    if not keep.all():
+        print(f"{int((~keep).sum())} ROIs left out: their calcifications fall outside the field")
+    return rows[keep].reset_index(drop=True), images[keep], cover[keep]
+
+
 def malignant_maps(module: CalcClassifier, images: np.ndarray) -> np.ndarray:
     return cam_maps(module, as_cam_input(images), [1] * len(images))
 
 
 def scored_maps(trained: CalcClassifier, peer: CalcClassifier, images: np.ndarray,
-                cover: np.ndarray, seed: int) -> tuple[dict[str, np.ndarray], dict[str, int], dict]:
+                cover: np.ndarray, seed: int
+                ) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, np.ndarray]]:
     """Per-ROI mass inside of every row, the count of empty maps, and the maps themselves."""
     maps = {"trained (malignant)": malignant_maps(trained, images),
             "trained (predicted)": cam_maps(trained, as_cam_input(images))}
@@ -232,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = phantom_rows(cache, args.phantom, args.split, args.limit, args.seed)
     images = np.asarray(cache.images[rows["row"].to_numpy()])
     cover = coverages(cache, rows, args.phantom, config)
+    rows, images, cover = in_field(rows, images, cover)
     peer = untrained_peer(trained, args.seed)
     masses, empty, maps = scored_maps(trained, peer, images, cover, args.seed)
     print(f"CAM mass inside the calcifications: run {args.run} ({trained.net.config['arch']}), "
