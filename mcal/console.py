@@ -8,8 +8,10 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-# Logs (make, CI) are not terminals: rich would fold tables at 80 columns there.
-console = Console(width=max(120, shutil.get_terminal_size().columns))
+# Logs (make, CI) are not terminals: rich would fold tables at 80 columns there, and break
+# long lines (a trial's line, a path) in two; soft wrap leaves lines whole for the reader's
+# terminal to wrap.
+console = Console(width=max(120, shutil.get_terminal_size().columns), soft_wrap=True)
 
 
 def print_frame(frame: pd.DataFrame, title: str, float_format: str = "{:.4f}") -> None:

@@ -3,7 +3,9 @@
 Kept: Lightning's progress, MLflow's and Optuna's own messages, and every warning not named
 here (Lightning's "GPU available but not used" is a warning, and stays). Dropped: Lightning's
 per-fit info lines that say nothing about the run (an advertisement, "GPU available: False",
-"TPU available: False", the batches-per-epoch notes), MLflow's download bars (three per logged
+"TPU available: False", the batches-per-epoch notes, the planned end of a fit at max_epochs and
+the reload of its best checkpoint from a temporary folder, which mcal's own trial and run lines
+report), MLflow's download bars (three per logged
 model) and its notes on creating a new store's tables, MLflow's notes on pyfunc type hints and
 input examples (mcal logs an explicit signature), Optuna's note that heartbeats are
 experimental (mcal's sweeps rely on them by design), and a deprecation inside Lightning's own
@@ -24,7 +26,9 @@ ADVERT = "litlogger"
 LIGHTNING_NOISE = (ADVERT, "GPU available: ", "TPU available: ", "HPU available: ",
                    "was configured so 100% of the batches",
                    "Loading `train_dataloader` to estimate number of stepping batches",
-                   "Skipping setting a default `ModelSummary` callback")
+                   "Skipping setting a default `ModelSummary` callback",
+                   "`Trainer.fit` stopped: `max_epochs=", "Restoring states from the checkpoint",
+                   "Loaded model weights from the checkpoint")
 MLFLOW_STORE_LOGGER = "mlflow.store.db.utils"  # "Creating initial MLflow database tables..."
 OPTUNA_HEARTBEAT = r"Argument ``heartbeat_interval`` is an experimental feature"
 MLFLOW_NOTES = ("type hints", "input example was not provided")

@@ -32,10 +32,14 @@ def test_noise_dropped_other_lightning_lines_and_warnings_kept(lightning_log, ca
         lightning_log.info("`Trainer(limit_train_batches=1.0)` was configured so 100% of the "
                            "batches per epoch will be used..")
         lightning_log.info("Loading `train_dataloader` to estimate number of stepping batches.")
-        lightning_log.info("Restoring states from the checkpoint path at best.ckpt")
+        lightning_log.info("`Trainer.fit` stopped: `max_epochs=3` reached.")
+        lightning_log.info("Restoring states from the checkpoint path at /tmp/x/best.ckpt")
+        lightning_log.info("Loaded model weights from the checkpoint at /tmp/x/best.ckpt")
+        lightning_log.info("`Trainer.fit` stopped: `max_steps=10` reached.")
+        lightning_log.info("Learning rate set to 0.001")
         lightning_log.warning("GPU available: True (cuda), used: False")
     assert [r.getMessage() for r in caplog.records] == [
-        "Restoring states from the checkpoint path at best.ckpt",
+        "`Trainer.fit` stopped: `max_steps=10` reached.", "Learning rate set to 0.001",
         "GPU available: True (cuda), used: False"]
 
 
