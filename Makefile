@@ -16,7 +16,8 @@ $(BIN)/mcal: pyproject.toml constraints.txt
 
 # The main job: phantom -> preprocess (index + cache) -> leakage audit of the splits -> quickstart sweep, whose end moves the
 # registry's champion alias -> predict held-out files (3 benign, 3 malignant) with the champion -> its
-# test AUC with a 95% CI on every held-out ROI against the phantom's Bayes ceiling -> how to browse.
+# test AUC with a 95% CI on every held-out ROI against the phantom's Bayes ceiling -> how to browse
+# -> who holds the champion alias and why (the promotion rule's decision, in words).
 # The study is named after the cache's data fingerprint: running the demo again resumes it.
 demo: $(BIN)/mcal
 	$(BIN)/mcal phantom --out $(DEMO)/data --patients 120 --scale 0.25 --seed 7 --corrupt 6
@@ -30,7 +31,7 @@ demo: $(BIN)/mcal
 		$(DEMO)/cache/$$(cat $(DEMO)/cache/LATEST)/index.csv; done)
 	@echo "Above: three held-out benign ROIs, then three malignant ones (the true labels; 'label' is the champion's call)"
 	@# every held-out test ROI, with the phantom's true P(malignant) as the reference: the Bayes ceiling
-	awk -F, 'NR == FNR {if (FNR == 1) for (i = 1; i <= NF; i++) t[$$i] = i; \
+	@awk -F, 'NR == FNR {if (FNR == 1) for (i = 1; i <= NF; i++) t[$$i] = i; \
 		else p[$$t["roi_id"]] = $$t["p_malignant"]; next} \
 		FNR == 1 {for (i = 1; i <= NF; i++) col[$$i] = i; print "file,label,patient_id,reference"; next} \
 		$$col["split"] == "test" {print "$(DEMO)/data/" $$col["crop_path"] "," $$col["label"] "," \
@@ -44,6 +45,7 @@ demo: $(BIN)/mcal
 	@echo "Browse the runs, the sweep and the registry: make ui  (MLflow UI on http://127.0.0.1:5000)"
 	@echo "Watch or replay the study: make dashboard  (optuna-dashboard on http://127.0.0.1:8080)"
 	@echo "Reprint the leaderboard: $(BIN)/mcal leaderboard"
+	@$(BIN)/mcal champion
 
 # The MLflow UI on the local store (./mlruns), and optuna-dashboard on the sweeps' studies.
 ui: $(BIN)/mcal

@@ -8,7 +8,7 @@ from mcal import __version__
 from mcal.commands_baseline import baseline
 from mcal.commands_data import filters, index, phantom, preprocess
 from mcal.commands_integrity import audit, replay_paper
-from mcal.commands_model import predict, register
+from mcal.commands_model import champion, predict, register
 from mcal.commands_sweep import leaderboard, sweep
 from mcal.commands_train import lr_find, train
 from mcal.commands_ui import dashboard, ui
@@ -26,8 +26,8 @@ def main() -> None:
     quiet_libraries()
 
 
-for command in (phantom, index, filters, preprocess, train, lr_find, register, predict, sweep,
-                leaderboard, replay_paper, audit, ui, dashboard, baseline):
+for command in (phantom, index, filters, preprocess, train, lr_find, register, champion, predict,
+                sweep, leaderboard, replay_paper, audit, ui, dashboard, baseline):
     main.add_command(command)
 
 

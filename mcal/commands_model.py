@@ -56,6 +56,18 @@ def register(run_id: str, alias: str, experiment: str, force: bool, metric: str,
                   f"models:/{REGISTERED_MODEL}@{alias}")
 
 
+@click.command()
+@click.option("--alias", default="champion", show_default=True)
+def champion(alias: str) -> None:
+    """Who holds the champion alias, and why: version, arch, run, the promotion decision."""
+    from mcal_lightning.tracking.registry import champion_holder
+
+    try:
+        console.print(champion_holder(alias=alias), markup=False, highlight=False)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def promotion_alias(run_id: str, metric: str, min_delta: float, confidence: float,
                     cache: str | None) -> str:
     """'champion' when the run wins by the promotion rule, else ''; prints the decision."""

@@ -12,6 +12,7 @@ from rich.table import Table
 # long lines (a trial's line, a path) in two; soft wrap leaves lines whole for the reader's
 # terminal to wrap.
 console = Console(width=max(120, shutil.get_terminal_size().columns), soft_wrap=True)
+UNBOUNDED = 10_000  # columns: room to measure a table's natural width
 
 
 def print_frame(frame: pd.DataFrame, title: str, float_format: str = "{:.4f}") -> None:
@@ -21,7 +22,14 @@ def print_frame(frame: pd.DataFrame, title: str, float_format: str = "{:.4f}") -
         table.add_column(str(column), justify="right" if numeric else "left", overflow="fold")
     for values in frame.itertuples(index=False):
         table.add_row(*(float_format.format(v) if isinstance(v, float) else str(v) for v in values))
-    console.print(table)
+    # at its natural width: a wide table (a leaderboard, long paths) stays one line a row
+    natural = console.measure(table, options=console.options.update_width(UNBOUNDED)).maximum
+    width = console.width
+    console.width = max(width, natural)  # print() itself never exceeds the console's width
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 def print_quarantine(quarantine: pd.DataFrame, stage: str = "index") -> None:

@@ -35,7 +35,7 @@ from mcal_lightning.tracking.promotion import (
     promoted,
 )
 from mcal_lightning.tracking.pyfunc import load_model, preprocess_config
-from mcal_lightning.tracking.registry import register
+from mcal_lightning.tracking.registry import DECISION_TAG, register
 from mcal_lightning.tracking.store import REGISTERED_MODEL, model_uri
 from mcal_lightning.tracking.test_ledger import Look, record_look
 from mcal_lightning.train import make_datamodule
@@ -165,7 +165,7 @@ def crown(best_run_id: str, config: TrainConfig, metric: str, maximize: bool,
     moved, reason = decision.moved, decision.reason
     version = challenger.version = register(best_run_id, ALIAS if moved else None, name)
     record = comparison_record(challenger, champion, decision, test_metric, datamodule)
-    MlflowClient().set_model_version_tag(name, version, "mcal.champion_decision", reason)
+    MlflowClient().set_model_version_tag(name, version, DECISION_TAG, decision.sentence)
     with mlflow.start_run(run_id=parent_run_id):
         mlflow.log_dict({**(decision.comparison or {}), **record}, "champion/comparison.json")
         mlflow.log_metrics({f"best_test/{k}": v for k, v in challenger_metrics.items()})

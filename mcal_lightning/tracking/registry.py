@@ -28,6 +28,25 @@ def latest_run(experiment: str = DEFAULT_EXPERIMENT) -> str:
     return models[0].info.run_id
 
 
+DECISION_TAG = "mcal.champion_decision"  # on a model version: the promotion rule's sentence
+
+
+def champion_holder(name: str = REGISTERED_MODEL, alias: str = "champion") -> str:
+    """Who holds the alias and why, in words; LookupError when nobody does."""
+    use_tracking()
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException as exc:
+        raise LookupError(f"no '{alias}' in registered model '{name}' at {tracking_uri()}: "
+                          "run a sweep (mcal sweep) or mcal register --run ID") from exc
+    run = client.get_run(version.run_id)
+    arch = run.data.params.get("arch", "?")
+    decision = version.tags.get(DECISION_TAG, "moved by mcal register (no sweep decision)")
+    return (f"{alias}: {name} version {version.version} ({arch}, run {version.run_id}); "
+            f"why: {decision}")
+
+
 def register(run_id: str, alias: str | None = "champion", name: str = REGISTERED_MODEL) -> str:
     """Register runs:/RUN_ID/model as a new version of `name`; move `alias` to it."""
     use_tracking()

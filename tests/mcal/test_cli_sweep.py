@@ -35,6 +35,14 @@ def test_sweep_without_a_cache_says_how_to_make_one(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "mcal preprocess" in result.output
 
 
+def test_champion_without_one_says_how_to_get_one(tmp_path):
+    with local_tracking(tmp_path):
+        result = CliRunner().invoke(main, ["champion"])
+    assert result.exit_code == 1
+    assert "no 'champion' in registered model 'mcal-calc'" in result.output
+    assert "mcal sweep" in result.output
+
+
 def test_leaderboard_reprints_a_study(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     storage = f"sqlite:///{tmp_path}/optuna.db"
@@ -132,13 +140,18 @@ def test_a_sweep_prints_one_line_per_trial_no_summary_tables_and_ends_with_the_d
         parent = next(line.split()[3].rstrip(";") for line in result.output.splitlines()
                       if line.startswith("MLflow parent run"))
         summaries = [a.path for a in client(tmp_path).list_artifacts(parent, "model_summary")]
+        holder = CliRunner().invoke(main, ["champion"])
     lines = result.output.splitlines()
     trial_lines = [line for line in lines if line.startswith("trial ")]
     assert [line.split(":")[0] for line in trial_lines] == ["trial 0", "trial 1"]
     assert all("alexnet (" in line and "val/mcc" in line for line in trial_lines)
     said = result.stdout.splitlines()[-1]  # MLflow's registry notes go to stderr, unordered
     assert said.startswith("challenger ") and said.endswith(": no champion yet, promoted")
+    assert holder.exit_code == 0, holder.output
+    assert holder.output.startswith("champion: mcal-calc version 1 (alexnet, run ")
+    assert holder.output.strip().endswith(f"why: {said}")
     assert summaries == ["model_summary/alexnet.txt"]  # once, though both trials are alexnet
     captured = capfd.readouterr()
-    for noise in ("Total params", "GPU available:", "TPU available:", "Trial 0 finished"):
+    for noise in ("Total params", "GPU available:", "TPU available:", "Trial 0 finished",
+                  "`Trainer.fit` stopped", "Restoring states from the checkpoint"):
         assert noise not in result.output + captured.out + captured.err
