@@ -25,10 +25,10 @@ demo: $(BIN)/mcal
 	$(BIN)/mcal audit --cache $(DEMO)/cache --out $(DEMO)/audit
 	$(BIN)/mcal sweep sweeps/quickstart.yaml --cache $(DEMO)/cache \
 		--study quickstart-$$(basename $$(cat $(DEMO)/cache/LATEST))
-	$(BIN)/mcal predict --model models:/mcal-calc@champion --out $(DEMO)/predictions.csv \
-		$$(for label in 0 1; do awk -F, -v want=$$label 'NR == 1 {for (i = 1; i <= NF; i++) col[$$i] = i; next} \
+	@for label in 0 1; do awk -F, -v want=$$label 'NR == 1 {for (i = 1; i <= NF; i++) col[$$i] = i; next} \
 		$$col["split"] == "test" && $$col["label"] == want && n++ < 3 {print "$(DEMO)/data/" $$col["crop_path"]}' \
-		$(DEMO)/cache/$$(cat $(DEMO)/cache/LATEST)/index.csv; done)
+		$(DEMO)/cache/$$(cat $(DEMO)/cache/LATEST)/index.csv; done > $(DEMO)/held_out.txt
+	$(BIN)/mcal predict --model models:/mcal-calc@champion --out $(DEMO)/predictions.csv $$(cat $(DEMO)/held_out.txt)
 	@echo "Above: three held-out benign ROIs, then three malignant ones (the true labels; 'label' is the champion's call)"
 	@# every held-out test ROI, with the phantom's true P(malignant) as the reference: the Bayes ceiling
 	@awk -F, 'NR == FNR {if (FNR == 1) for (i = 1; i <= NF; i++) t[$$i] = i; \
