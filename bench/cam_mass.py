@@ -34,11 +34,9 @@ at 64 px.)
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -107,17 +105,11 @@ def phantom_rows(cache: CachedDataset, phantom: Path, split: str, limit: int | N
     return table
 
 
-def crop_record(cache: CachedDataset, source_sha1: str) -> dict[str, Any]:
-    """The cache item's sidecar (the crop's rows, cols and spacing); {} for items without one."""
-    sidecar = cache.path.parents[1] / "items" / f"{source_sha1}.json"
-    return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
-
-
 def roi_coverage(cache: CachedDataset, row: pd.Series, phantom: Path,
                  config: PreprocessConfig) -> np.ndarray:
     """One ROI's calcification coverage in the cache's geometry."""
     mask = calc_mask(np.load(calc_signal_path(phantom, row["roi_id"])))
-    record = crop_record(cache, row["source_sha1"])
+    record = cache.item_record(row["source_sha1"])
     if "rows" in record and mask.shape != (record["rows"], record["cols"]):
         raise ValueError(f"{row['roi_id']}: calc signal {mask.shape} does not fit its crop "
                          f"{record['rows']}x{record['cols']}")

@@ -68,7 +68,7 @@ def with_aux(net: ClassifierNet, aux: torch.nn.Linear | None,
     """Malignancy logits and, with an auxiliary head, its logits on the head's hidden layer."""
     if aux is None:
         return net(x), None
-    hidden = net.head[:-1](net.features(x))
+    hidden = net.hidden(x)
     return net.head[-1](hidden).squeeze(-1), aux(hidden)
 
 

@@ -68,6 +68,11 @@ class CachedDataset:
     config: dict[str, object]
     path: Path
 
+    def item_record(self, source_sha1: str) -> dict[str, object]:
+        """An item's sidecar (the source crop's rows, cols, spacing...); {} for items without."""
+        sidecar = self.path.parents[1] / "items" / f"{source_sha1}.json"
+        return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+
 
 def process_file(task: tuple[str, str, dict[str, object]]) -> tuple[str, str, str]:
     """Worker: (source, items dir, config) -> (sha1, 'reused'|'processed'|'error', reason)."""

@@ -42,6 +42,11 @@ class ClassifierNet(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         return self.head(self.body(images)).squeeze(-1)
 
+    def hidden(self, images: Tensor) -> Tensor:
+        """The head's last hidden layer (what its final linear layer reads); the logits are
+        ``self.head[-1](hidden).squeeze(-1)``. Auxiliary heads read it too."""
+        return self.head[:-1](self.body(images))
+
     def layer_groups(self) -> list[nn.Module]:
         """Input side first, head last: one learning rate per group."""
         return [*self.body, self.head]

@@ -105,7 +105,7 @@ class CalcClassifier(pl.LightningModule):
         if aux_weight:
             self.aux_head = nn.Linear(net.head[-1].in_features, sum(AUX_CLASSES))
         self.register_buffer("aux_targets", aux_targets, persistent=False)
-        self.aux_loss = MeanMetric()
+        self.train_aux_loss = MeanMetric()
         self.train_metrics = binary_metrics("train/")
         self.val_metrics = binary_metrics("val/")
         self.test_metrics = binary_metrics("test/")
@@ -129,9 +129,8 @@ class CalcClassifier(pl.LightningModule):
 
     def forward_with_aux(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """(B,) malignancy logits and (B, types + distributions) auxiliary logits."""
-        head = self.net.head
-        hidden = head[:-1](self.net.features(self.normalise(images)))
-        return head[-1](hidden).squeeze(-1), self.aux_head(hidden)
+        hidden = self.net.hidden(self.normalise(images))
+        return self.net.head[-1](hidden).squeeze(-1), self.aux_head(hidden)
 
     def per_sample_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(logits.float(), labels, reduction="none",
@@ -149,15 +148,14 @@ class CalcClassifier(pl.LightningModule):
             raise ValueError(f"{stage} batches need labels")
         labels = labels.float().view(-1)
         with_aux = stage == "train" and self.aux_head is not None and self.aux_targets is not None
-        if with_aux and indices is not None:
-            logits, aux_logits = self.forward_with_aux(images)
-        else:
-            logits, aux_logits = self(images), None
+        if with_aux and indices is None:
+            raise ValueError("auxiliary training needs each batch's cache rows to find targets")
+        logits, aux_logits = self.forward_with_aux(images) if with_aux else (self(images), None)
         losses = self.per_sample_loss(logits, labels)
         loss = losses.mean()
         if aux_logits is not None:
             extra = aux_loss(aux_logits, self.aux_targets[indices.to(self.aux_targets.device)])
-            self.aux_loss.update(extra.detach())
+            self.train_aux_loss.update(extra.detach())
             loss = loss + self.hparams.aux_weight * extra
         probs = torch.sigmoid(logits.detach().float())
         self.metrics(stage).update(probs, labels.long())
@@ -219,9 +217,9 @@ class CalcClassifier(pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self.publish_epoch("train")
-        if self.aux_loss.update_called:
-            self.log("train/aux_loss", self.aux_loss.compute(), sync_dist=False)
-            self.aux_loss.reset()
+        if self.train_aux_loss.update_called:
+            self.log("train/aux_loss", self.train_aux_loss.compute(), sync_dist=False)
+            self.train_aux_loss.reset()
 
     def on_validation_epoch_start(self) -> None:
         self.batch_outputs["val"].clear()

@@ -87,3 +87,9 @@ def test_the_aux_gradient_scales_with_its_weight(weight: float) -> None:
         module.shared_step(batch, "train").backward()
     torch.testing.assert_close(scaled.aux_head.weight.grad,
                                weight * reference.aux_head.weight.grad)
+
+
+def test_aux_training_refuses_batches_without_their_cache_rows() -> None:
+    batch = one_batch()
+    with pytest.raises(ValueError, match="cache rows"):
+        aux_module().shared_step((batch["image"], batch["label"]), "train")
