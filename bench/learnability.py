@@ -16,7 +16,7 @@ layer predicts each training ROI's annotated calc type and distribution (data.au
 
 Run: python bench/learnability.py --cache DATASET --truth PHANTOM/phantom_truth.csv
      [--target both|real|group] [--arch resnet34] [--epochs 6] [--lr 1e-3] [--batch-size 32]
-     [--dropout 0.5] [--weight-decay 0.01] [--optimizer adamw|sgd] [--zero-init-residual]
+     [--dropout 0.5] [--weight-decay 0.01] [--optimizer adamw|sgd] [--torchvision-init]
      [--aux-weight 0]
 """
 
@@ -72,13 +72,14 @@ def with_aux(net: ClassifierNet, aux: torch.nn.Linear | None,
     return net.head[-1](hidden).squeeze(-1), aux(hidden)
 
 
-def zero_init_residuals(net: torch.nn.Module) -> None:
-    """Each residual block starts as the identity (its last BN's scale at 0; Goyal et al. 2017)."""
+def torchvision_default_init(net: torch.nn.Module) -> None:
+    """Undo the zero-initialised residual blocks (build_network's random init): every block's
+    last batch norm scale at 1, as torchvision initialises it."""
     for block in net.modules():
         if isinstance(block, BasicBlock):
-            torch.nn.init.zeros_(block.bn2.weight)
+            torch.nn.init.ones_(block.bn2.weight)
         elif isinstance(block, Bottleneck):
-            torch.nn.init.zeros_(block.bn3.weight)
+            torch.nn.init.ones_(block.bn3.weight)
 
 
 def make_optimiser(params: list[torch.nn.Parameter],
@@ -95,8 +96,8 @@ def train_one(x: torch.Tensor, y: np.ndarray, y_real: np.ndarray, train: np.ndar
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     net = build_network(args.arch, weights="none", dropout=args.dropout)
-    if args.zero_init_residual:
-        zero_init_residuals(net)
+    if args.torchvision_init:
+        torchvision_default_init(net)
     aux = torch.nn.Linear(net.head[-1].in_features, sum(AUX_CLASSES)) if args.aux_weight else None
     optimiser = make_optimiser([*net.parameters(), *(aux.parameters() if aux else [])], args)
     rows, test = np.flatnonzero(train), np.flatnonzero(~train)
@@ -150,8 +151,8 @@ def main() -> None:
                         help="weight of the auxiliary calc type + distribution loss (0 = off)")
     parser.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw",
                         help="sgd: Nesterov momentum 0.9")
-    parser.add_argument("--zero-init-residual", action="store_true",
-                        help="start each ResNet block as the identity")
+    parser.add_argument("--torchvision-init", action="store_true",
+                        help="ResNet blocks as torchvision initialises them, not as the identity")
     args = parser.parse_args()
     cached = open_cache(args.cache)
     table = cached.table

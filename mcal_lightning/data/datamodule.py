@@ -328,13 +328,18 @@ class CacheDataModule(L.LightningDataModule):
             batch_size=self.batch_size,
             shuffle=train and sampler is None,
             sampler=sampler,
-            drop_last=False,
+            drop_last=train and self.drops_last_batch(split),
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
             collate_fn=keep_batch,
             multiprocessing_context=worker_context(self.worker_start) if self.num_workers else None,
         )
+
+    def drops_last_batch(self, split: str) -> bool:
+        """Training drops an epoch's last, partial batch when the split fills more than one:
+        a step on a few ROIs gives batch norm nearly no statistics (on one ROI it fails)."""
+        return len(self.datasets[split]) > self.batch_size
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", train=True)

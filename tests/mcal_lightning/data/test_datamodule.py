@@ -54,6 +54,11 @@ def collect(loader: torch.utils.data.DataLoader) -> tuple[torch.Tensor, ...]:
     return tuple(torch.cat([b[i] for b in batches]) for i in range(3))
 
 
+def full_batches(dm: CacheDataModule) -> int:
+    """ROIs in one training epoch: the train split's full batches."""
+    return len(dm.rows["train"]) // dm.batch_size * dm.batch_size
+
+
 def patients(dm: CacheDataModule, split: str) -> set[str]:
     return set(dm.table.set_index("row").loc[dm.rows[split], "patient_id"])
 
@@ -94,9 +99,21 @@ def test_train_loader_ships_the_cache_integers_without_normalising(cache: Path):
     images, _, rows = collect(dm.train_dataloader())
     cached = open_cache(cache)
     np.testing.assert_array_equal(images[:, 0].numpy(), cached.images[rows.numpy()])
-    assert sorted(rows.tolist()) == sorted(dm.rows["train"].tolist())
+    assert len(set(rows.tolist())) == len(rows) == full_batches(dm)
+    assert set(rows.tolist()) <= set(dm.rows["train"].tolist())
     # raw 16-bit values, not [0, 1]; torch has few uint16 kernels, so the module converts first
     assert dm.max_value == 65535 and images.float().max() > 255
+
+
+def test_training_drops_the_last_partial_batch_but_never_the_only_one(cache: Path):
+    n_train = len(module(cache).rows["train"])
+    assert n_train % 8, "the fixture should leave a partial last batch at batch size 8"
+    batches = list(module(cache).train_dataloader())
+    assert [len(b[0]) for b in batches] == [8] * (n_train // 8)
+    val = module(cache).val_dataloader()
+    assert sum(len(b[0]) for b in val) == len(module(cache).rows["val"])  # evaluation keeps all
+    only = list(module(cache, batch_size=n_train + 5).train_dataloader())
+    assert [len(b[0]) for b in only] == [n_train]
 
 
 def test_train_loader_augments_and_keeps_dtype(cache: Path):
@@ -144,7 +161,7 @@ def test_weighted_sampler_draws_classes_roughly_balanced(cache: Path):
     assert abs(np.mean(draws) - 0.5) < 0.05
     assert labels.mean() < 0.45  # the train split itself is imbalanced
     _, batch_labels, _ = collect(dm.train_dataloader())
-    assert len(batch_labels) == len(labels)
+    assert len(batch_labels) == full_batches(dm)
 
 
 def test_setup_is_idempotent_and_describe_counts(cache: Path):

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torchvision
 from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from mcal_lightning.models.backbones import (
     ARCHS,
@@ -73,6 +74,18 @@ def test_layer_groups_cover_every_parameter_once(arch_and_net: tuple[str, Classi
     assert len(grouped) == len(set(grouped)) == len(list(net.parameters()))
     assert groups[-1] is net.head
     assert net.backbone_modules() == groups[:-1]
+
+
+@pytest.mark.parametrize("arch", ["resnet34", "resnet50"])
+def test_random_init_starts_every_residual_block_as_the_identity(arch: str) -> None:
+    blocks = [m for m in build_network(arch).modules()
+              if isinstance(m, BasicBlock | Bottleneck)]
+    assert blocks
+    for block in blocks:
+        last_norm = block.bn2 if isinstance(block, BasicBlock) else block.bn3
+        assert torch.count_nonzero(last_norm.weight) == 0
+        with torch.no_grad():
+            assert torch.count_nonzero(block.bn1.weight) > 0  # the rest keeps its default
 
 
 SavedModel = Callable[[str], tuple[nn.Module, Path]]
