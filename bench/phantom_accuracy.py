@@ -38,7 +38,7 @@ import mlflow
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from mcal_lightning.config import TrainConfig
+from mcal_lightning.config import AUDIT_MODES, TrainConfig
 from mcal_lightning.models.baseline import BaselineConfig, BaselineResult, run_baseline
 from mcal_lightning.quiet import quiet_libraries
 from mcal_lightning.tracking.store import tracking_uri
@@ -151,6 +151,10 @@ def parse_args() -> argparse.Namespace:
                         help="auxiliary calc type + distribution loss (0 = off)")
     parser.add_argument("--enhance", choices=("none", "tophat"), default="tophat")
     parser.add_argument("--tophat-mm", type=float, default=1.0)
+    parser.add_argument("--audit", choices=AUDIT_MODES, default="warn",
+                        help="the leakage audit before training [%(default)s: the phantom's "
+                             "patients are independent draws, and top-hat ROIs, dark with sparse "
+                             "dots, can pass its near-duplicate test]")
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline's row")
     parser.add_argument("--grid", type=Path, help="PNG of cached ROIs, one row per true type")
     return parser.parse_args()
@@ -179,7 +183,8 @@ def run_seed(args: argparse.Namespace, seed: int, workdir: Path, grid: Path | No
                          batch_size=args.batch_size, lr_min=lr_min, lr_max=lr_max,
                          weight_decay=args.weight_decay, dropout=args.dropout,
                          aux_weight=args.aux_weight, experiment="phantom-accuracy",
-                         augment=args.augment, run_name=f"{args.arch}-seed{seed}")
+                         augment=args.augment, audit=args.audit,
+                         run_name=f"{args.arch}-seed{seed}")
     result = train(config)
     trained = time.perf_counter()
     baseline = None if args.no_baseline else run_baseline(
