@@ -38,7 +38,7 @@ import mlflow
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from mcal_lightning.config import AUDIT_MODES, TrainConfig
+from mcal_lightning.config import AUDIT_MODES, KEEPS, TrainConfig
 from mcal_lightning.models.baseline import BaselineConfig, BaselineResult, run_baseline
 from mcal_lightning.quiet import quiet_libraries
 from mcal_lightning.tracking.store import tracking_uri
@@ -151,6 +151,8 @@ def parse_args() -> argparse.Namespace:
                         help="auxiliary calc type + distribution loss (0 = off)")
     parser.add_argument("--enhance", choices=("none", "tophat"), default="tophat")
     parser.add_argument("--tophat-mm", type=float, default=1.0)
+    parser.add_argument("--keep", choices=KEEPS, default=TrainConfig.keep,
+                        help="the weights kept: best val MCC's epoch, or the last")
     parser.add_argument("--audit", choices=AUDIT_MODES, default="warn",
                         help="the leakage audit before training [%(default)s: the phantom's "
                              "patients are independent draws, and top-hat ROIs, dark with sparse "
@@ -183,7 +185,7 @@ def run_seed(args: argparse.Namespace, seed: int, workdir: Path, grid: Path | No
                          batch_size=args.batch_size, lr_min=lr_min, lr_max=lr_max,
                          weight_decay=args.weight_decay, dropout=args.dropout,
                          aux_weight=args.aux_weight, experiment="phantom-accuracy",
-                         augment=args.augment, audit=args.audit,
+                         augment=args.augment, audit=args.audit, keep=args.keep,
                          run_name=f"{args.arch}-seed{seed}")
     result = train(config)
     trained = time.perf_counter()
@@ -195,7 +197,7 @@ def run_seed(args: argparse.Namespace, seed: int, workdir: Path, grid: Path | No
     init = "random init" if args.weights == "none" else f"weights {args.weights}"
     print(f"\nseed {seed}: {args.patients} patients, scale {args.scale}, {args.size}px (enhance "
           f"{args.enhance}), {args.arch} from {init}, {args.epochs} epochs, lr {args.lr}, "
-          f"aux weight {args.aux_weight:g}; data {prepared - started:.0f} s, "
+          f"aux weight {args.aux_weight:g}, keep {args.keep}; data {prepared - started:.0f} s, "
           f"training {trained - prepared:.0f} s; MLflow run {result.run_id}")
     rates = morphology_rates(result, truth)
     print(f"{'split':<6}{'ROIs':>6}{'model AUC (95% CI)':>21}{'baseline (95% CI)':>21}"

@@ -15,6 +15,7 @@ from mcal.console import console, print_frame
 from mcal_lightning.config import (
     ARCHS,
     BALANCES,
+    KEEPS,
     TrainConfig,
     load_config,
     parse_lr_range,
@@ -53,6 +54,9 @@ def add_training_options(command: Any, experiment: str) -> Any:
                      help="Weight of an auxiliary loss on each training ROI's annotated calc "
                           "type and distribution (0 = off; predictions never use them) "
                           f"[default: {TrainConfig.aux_weight:g}]."),
+        click.option("--keep", type=click.Choice(KEEPS),
+                     help="The weights a run keeps: its best epoch by val MCC, or the last "
+                          f"[default: {TrainConfig.keep}]."),
         click.option("--balance", type=click.Choice(BALANCES),
                      help="BCE pos_weight, a class-balanced sampler, or none "
                           f"[default: {TrainConfig.balance}]."),

@@ -17,9 +17,11 @@ ARCHS = ("resnet50", "resnet34", "vgg16", "alexnet")  # the paper's backbones (m
 NAMED_WEIGHTS = ("imagenet", "none")  # besides a torchvision checkpoint file or a folder of them
 BALANCES = ("weights", "sampler", "none")
 AUDIT_MODES = ("fail", "warn", "off")
+KEEPS = ("best", "last")  # the weights a run keeps: its best val MCC's epoch, or the last
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true",
               "32", "bf16", "16", "64")  # "auto" is mcal's; the others are Lightning's
-CHOICES = {"arch": ARCHS, "balance": BALANCES, "audit": AUDIT_MODES, "precision": PRECISIONS}
+CHOICES = {"arch": ARCHS, "balance": BALANCES, "audit": AUDIT_MODES, "precision": PRECISIONS,
+           "keep": KEEPS}
 AT_LEAST = {"epochs": 1, "freeze_epochs": 0, "batch_size": 1, "devices": 1, "top_losses": 0,
             "cam_samples": 0, "folds": 2, "aux_weight": 0}
 # what the DataModule takes from a TrainConfig (train.make_datamodule, the paper replay's)
@@ -93,6 +95,7 @@ class TrainConfig:
     head_hidden: int = 256
     dropout: float = 0.5
     aux_weight: float = 0.0  # > 0: also predict calc type and distribution (training only)
+    keep: str = "best"  # the weights kept: the best val MCC's epoch, or "last" (fastai's one-cycle)
     val_fraction: float = 0.2
     folds: int | None = None
     fold: int | None = None

@@ -127,6 +127,15 @@ def find_lr(config: TrainConfig, datamodule: CacheDataModule, workdir: Path) -> 
     return finder.plot(suggest=True), float(finder.suggestion() or config.lr_max)
 
 
+def kept_checkpoint(keep: str, workdir: Path) -> ModelCheckpoint:
+    """The one checkpoint a run keeps: its best epoch by val MCC, or with keep="last" each
+    epoch's replacing the one before (a one-cycle run ends annealed, and on a small val split
+    the best of many epochs is partly the luckiest)."""
+    return ModelCheckpoint(dirpath=workdir / "ckpt", filename="best",
+                           monitor=MONITOR if keep == "best" else None, mode="max",
+                           save_top_k=1, save_last=False)
+
+
 def train(config: TrainConfig, run_id: str | None = None,
           callbacks: list[pl.Callback] | None = None,
           datamodule: CacheDataModule | None = None) -> TrainResult:
@@ -148,8 +157,7 @@ def train(config: TrainConfig, run_id: str | None = None,
         lr_plot = None
         if config.lr_find:
             lr_plot, config.lr_max = find_lr(config, datamodule, workdir)
-        checkpoint = ModelCheckpoint(dirpath=workdir / "ckpt", filename="best", monitor=MONITOR,
-                                     mode="max", save_top_k=1, save_last=False)
+        checkpoint = kept_checkpoint(config.keep, workdir)
         module = make_module(config, datamodule)
         extra = list(callbacks or [])
         trainer = make_trainer(config, logger, [checkpoint, *extra], workdir, config.devices)

@@ -37,6 +37,7 @@ def test_yaml_must_be_a_mapping(tmp_path: Path):
     ({"weights": "imagenet1k"}, "weights: expected imagenet or none"),
     ({"balance": "oversample"}, "balance: unknown"),
     ({"audit": "strict"}, "audit: unknown"),
+    ({"keep": "first"}, "keep: unknown 'first'; choose from best, last"),
     ({"precision": "fp8"}, "precision: unknown"),
     ({"epochs": 0}, "epochs: must be >= 1"),
     ({"batch_size": "32"}, "batch_size: expected a number"),

@@ -3,16 +3,19 @@
 import tempfile
 from pathlib import Path
 
+import lightning.pytorch as pl
 import numpy as np
 import pytest
+import torch
 from mlflow import MlflowClient
+from torch.utils.data import DataLoader, TensorDataset
 
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.tracking.predict import predict_files
 from mcal_lightning.tracking.pyfunc import load_model
 from mcal_lightning.tracking.registry import register
 from mcal_lightning.tracking.test_ledger import looks
-from mcal_lightning.train import train
+from mcal_lightning.train import kept_checkpoint, train
 
 pytestmark = pytest.mark.slow  # a real training run, logged and registered
 
@@ -91,3 +94,34 @@ def test_loading_a_model_leaves_no_copy_in_the_temp_dir(tracked_run, monkeypatch
     assert model.unwrap_python_model().module is not None
     leftovers = [p for p in scratch.rglob("*") if p.is_file()]
     assert not leftovers, f"a model load left {leftovers[:3]} behind"
+
+
+
+class FadingModule(pl.LightningModule):
+    """Logs a val MCC that falls every epoch: the best epoch is the first, never the last."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def training_step(self, batch, batch_idx):
+        return (self.weight - batch[0]).pow(2).mean()
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/mcc", 1.0 / (self.current_epoch + 1))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+@pytest.mark.parametrize(("keep", "kept_epoch"), [("best", 0), ("last", 2)])
+def test_the_kept_checkpoint_is_the_best_or_the_last_epoch(tmp_path: Path, keep: str,
+                                                           kept_epoch: int):
+    loader = DataLoader(TensorDataset(torch.ones(4, 1)), batch_size=2)
+    checkpoint = kept_checkpoint(keep, tmp_path)
+    trainer = pl.Trainer(max_epochs=3, callbacks=[checkpoint], logger=False,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         default_root_dir=tmp_path)
+    trainer.fit(FadingModule(), train_dataloaders=loader, val_dataloaders=loader)
+    saved = torch.load(checkpoint.best_model_path, weights_only=False)
+    assert saved["epoch"] == kept_epoch

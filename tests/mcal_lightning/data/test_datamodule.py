@@ -106,12 +106,11 @@ def test_train_loader_ships_the_cache_integers_without_normalising(cache: Path):
 
 
 def test_training_drops_the_last_partial_batch_but_never_the_only_one(cache: Path):
-    n_train = len(module(cache).rows["train"])
+    dm = module(cache)
+    n_train = len(dm.rows["train"])
     assert n_train % 8, "the fixture should leave a partial last batch at batch size 8"
-    batches = list(module(cache).train_dataloader())
-    assert [len(b[0]) for b in batches] == [8] * (n_train // 8)
-    val = module(cache).val_dataloader()
-    assert sum(len(b[0]) for b in val) == len(module(cache).rows["val"])  # evaluation keeps all
+    assert [len(b[0]) for b in dm.train_dataloader()] == [8] * (n_train // 8)
+    assert sum(len(b[0]) for b in dm.val_dataloader()) == len(dm.rows["val"])  # scored whole
     only = list(module(cache, batch_size=n_train + 5).train_dataloader())
     assert [len(b[0]) for b in only] == [n_train]
 
