@@ -72,11 +72,14 @@ def split_crop_and_mask(
     files: list[Path], full_shape: tuple[int, int] | None,
     shape_of: Callable[[Path], tuple[int, int] | None] = dicom_shape,
     looks_binary: Callable[[np.ndarray], bool] = is_binary,
+    read: Callable[[Path], np.ndarray] = read_image,
 ) -> tuple[Path, Path]:
     """The mask is binary and as large as the full image; the crop is neither.
 
     By shape when the full image's is known and exactly one file has it (shape_of: from the
-    header, no pixels read), else by content (looks_binary on the decoded pixels).
+    header, no pixels read). Without the full image, the smaller of two files is the crop when
+    its pixels are not binary: the mask, full-image sized, is never decoded. Else by content
+    (looks_binary on the decoded pixels of both).
     """
     shapes = {f: shape_of(f) for f in files}
     if full_shape is not None:
@@ -84,7 +87,11 @@ def split_crop_and_mask(
         crops = [f for f in files if shapes[f] != full_shape]
         if len(masks) == 1 and len(crops) == 1:
             return crops[0], masks[0]
-    binary = {f: looks_binary(read_image(f)) for f in files}
+    elif len(files) == 2 and all(shapes.values()):
+        small, large = sorted(files, key=lambda f: np.prod(shapes[f]))
+        if np.prod(shapes[small]) < np.prod(shapes[large]) and not looks_binary(read(small)):
+            return small, large
+    binary = {f: looks_binary(read(f)) for f in files}
     masks = [f for f in files if binary[f]]
     crops = [f for f in files if not binary[f]]
     if len(crops) != 1 or len(masks) != 1:

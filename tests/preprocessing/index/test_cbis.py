@@ -2,12 +2,15 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pydicom
 import pytest
 
 from preprocessing.cache import build_cache, open_cache
+from preprocessing.images import UnreadableImage
 from preprocessing.index import build_index
+from preprocessing.index.cbis import split_crop_and_mask
 from preprocessing.index.cbis_csv import CALC_CSV_NAMES
 from preprocessing.phantom import generate_phantom
 from preprocessing.pipeline import PreprocessConfig
@@ -97,3 +100,20 @@ def test_a_calc_csv_pandas_cannot_parse_stops_the_index_naming_it(tmp_path: Path
     (tmp_path / CALC_CSV_NAMES["test"]).write_bytes(b"\xff\xfe\x00garbage\x81\n")
     with pytest.raises(ValueError, match=r"calc_case_description_test_set\.csv: not a readable"):
         build_index(tmp_path, progress=False)
+
+
+def test_without_the_full_image_the_mask_is_never_decoded() -> None:
+    crop, mask = Path("crop.dcm"), Path("mask.dcm")
+    shapes = {crop: (90, 70), mask: (2000, 1300)}
+    pixels = {crop: np.arange(6).reshape(2, 3), mask: np.array([[0, 1]])}
+    decoded: list[Path] = []
+
+    def read(path: Path) -> np.ndarray:
+        decoded.append(path)
+        return pixels[path]
+
+    assert split_crop_and_mask([mask, crop], None, shapes.get, read=read) == (crop, mask)
+    assert decoded == [crop]
+    pixels[crop] = np.array([[0, 1], [1, 0]])  # a binary smaller file: decided by content
+    with pytest.raises(UnreadableImage, match="0 crops, 2 masks"):
+        split_crop_and_mask([mask, crop], None, shapes.get, read=read)
