@@ -15,7 +15,9 @@ from mcal.console import console, print_frame
 from mcal_lightning.config import (
     ARCHS,
     BALANCES,
+    HEADS,
     KEEPS,
+    TTA_MODES,
     TrainConfig,
     load_config,
     parse_lr_range,
@@ -54,6 +56,14 @@ def add_training_options(command: Any, experiment: str) -> Any:
                      help="Weight of an auxiliary loss on each training ROI's annotated calc "
                           "type and distribution (0 = off; predictions never use them) "
                           f"[default: {TrainConfig.aux_weight:g}]."),
+        click.option("--head", type=click.Choice(HEADS),
+                     help="direct: one logit, as the paper; concept: predict the calc type and "
+                          "distribution from their annotations and read malignancy from the "
+                          "type's malignant rate on the train split (a concept bottleneck) "
+                          f"[default: {TrainConfig.head}]."),
+        click.option("--tta", type=click.Choice(TTA_MODES),
+                     help="Score val and test over flipped (flips) or rotated and flipped "
+                          f"(dihedral) copies of each ROI [default: {TrainConfig.tta}]."),
         click.option("--keep", type=click.Choice(KEEPS),
                      help="The weights a run keeps: its best epoch by val MCC, or the last "
                           f"[default: {TrainConfig.keep}]."),

@@ -18,10 +18,13 @@ NAMED_WEIGHTS = ("imagenet", "none")  # besides a torchvision checkpoint file or
 BALANCES = ("weights", "sampler", "none")
 AUDIT_MODES = ("fail", "warn", "off")
 KEEPS = ("best", "last")  # the weights a run keeps: its best val MCC's epoch, or the last
+# the malignancy logit: one linear unit (the paper's), or read from the predicted calc type
+HEADS = ("direct", "concept")
+TTA_MODES = ("none", "flips", "dihedral")  # test-time augmentation (models.tta)
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true",
               "32", "bf16", "16", "64")  # "auto" is mcal's; the others are Lightning's
 CHOICES = {"arch": ARCHS, "balance": BALANCES, "audit": AUDIT_MODES, "precision": PRECISIONS,
-           "keep": KEEPS}
+           "keep": KEEPS, "head": HEADS, "tta": TTA_MODES}
 AT_LEAST = {"epochs": 1, "freeze_epochs": 0, "batch_size": 1, "devices": 1, "top_losses": 0,
             "cam_samples": 0, "folds": 2, "aux_weight": 0}
 # what the DataModule takes from a TrainConfig (train.make_datamodule, the paper replay's)
@@ -95,6 +98,8 @@ class TrainConfig:
     head_hidden: int = 256
     dropout: float = 0.5
     aux_weight: float = 0.0  # > 0: also predict calc type and distribution (training only)
+    head: str = "direct"  # "concept": malignancy read from the predicted calc type (models.concept)
+    tta: str = "none"  # val/test scored over "flips" or the "dihedral" group of each ROI
     keep: str = "best"  # the weights kept: the best val MCC's epoch, or "last" (fastai's one-cycle)
     val_fraction: float = 0.2
     folds: int | None = None
@@ -125,6 +130,9 @@ class TrainConfig:
         if self.lr_min > self.lr_max:
             raise ValueError(f"lr_min, lr_max: need lr_min <= lr_max, got {self.lr_min!r}, "
                              f"{self.lr_max!r}")
+        if self.head == "concept" and self.aux_weight:
+            raise ValueError("aux_weight: the concept head already learns calc type and "
+                             "distribution (its whole loss); set aux_weight to 0 with head concept")
         folds = self.folds or 5  # a fold without folds is one of 5, as in the DataModule
         if self.fold is not None and not 0 <= self.fold < folds:
             raise ValueError(f"fold: must lie in [0, {folds}), got {self.fold!r}")

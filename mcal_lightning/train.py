@@ -22,6 +22,7 @@ from mcal_lightning.evaluation.evaluate import log_evaluation
 from mcal_lightning.evaluation.uncertainty import Uncertainty
 from mcal_lightning.integrity.audit_gate import audit_datamodule, log_audit
 from mcal_lightning.models.backbones import build_network
+from mcal_lightning.models.concept import type_rates
 from mcal_lightning.models.module import CalcClassifier, trainer_precision
 from mcal_lightning.progress import log_progress
 from mcal_lightning.tracking.pyfunc import log_pyfunc
@@ -70,13 +71,22 @@ def make_datamodule(config: TrainConfig) -> CacheDataModule:
 
 
 def make_module(config: TrainConfig, datamodule: CacheDataModule) -> CalcClassifier:
-    net = build_network(config.arch, config.weights, config.head_hidden, config.dropout)
+    net = build_network(config.arch, config.weights, config.head_hidden, config.dropout,
+                        config.head)
     pos_weight = datamodule.pos_weight if config.balance == "weights" else None
-    aux = torch.from_numpy(datamodule.aux_targets()) if config.aux_weight else None
+    aux = None
+    if config.aux_weight or config.head == "concept":
+        targets = datamodule.aux_targets()
+        aux = torch.from_numpy(targets)
+    if config.head == "concept":
+        train_rows = datamodule.rows["train"]
+        net.head[-1].set_rates(type_rates(targets[train_rows, 0],
+                                          datamodule.labels_of(train_rows)))
     return CalcClassifier(
         net, lr_max=config.lr_max, lr_min=config.lr_min, weight_decay=config.weight_decay,
         freeze_epochs=config.freeze_epochs, pos_weight=pos_weight,
         mean=datamodule.mean, std=datamodule.std, aux_weight=config.aux_weight, aux_targets=aux,
+        tta=config.tta,
     )
 
 

@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from torch.nn.functional import adaptive_avg_pool2d, adaptive_max_pool2d
 from torch.nn.modules.utils import _pair
 
-from mcal_lightning.config import ARCHS
+from mcal_lightning.config import ARCHS, HEADS
+from mcal_lightning.models.concept import ConceptLayer
 
 
 class WeightsUnavailable(RuntimeError):
@@ -106,11 +107,13 @@ def gray_conv(conv: nn.Conv2d) -> nn.Conv2d:
     return gray
 
 
-def build_head(in_features: int, hidden: int = 256, dropout: float = 0.5) -> nn.Sequential:
+def build_head(in_features: int, hidden: int = 256, dropout: float = 0.5,
+               kind: str = "direct") -> nn.Sequential:
     """fastai's create_head for one logit: pool, BN, dropout/2, linear, ReLU, BN, dropout, linear.
 
     As in fastai, the first dropout is half the second and the linear layers have no bias
-    (the batch norm before each one supplies it).
+    (the batch norm before each one supplies it). kind "concept" ends in a ConceptLayer instead
+    of the last linear layer: the logit comes from the predicted calcification type.
     """
     head = nn.Sequential(
         ConcatPool2d(),
@@ -120,7 +123,7 @@ def build_head(in_features: int, hidden: int = 256, dropout: float = 0.5) -> nn.
         nn.ReLU(inplace=True),
         nn.BatchNorm1d(hidden),
         nn.Dropout(dropout),
-        nn.Linear(hidden, 1, bias=False),
+        ConceptLayer(hidden) if kind == "concept" else nn.Linear(hidden, 1, bias=False),
     )
     for layer in head:
         if isinstance(layer, nn.Linear):
@@ -244,8 +247,11 @@ def last_conv_channels(modules: list[nn.Module]) -> int:
 
 
 def build_network(arch: str, weights: str | Path = "none", head_hidden: int = 256,
-                  dropout: float = 0.5) -> ClassifierNet:
+                  dropout: float = 0.5, head: str = "direct") -> ClassifierNet:
     """One of ARCHS for 1-channel input with a new one-logit head (malignant = positive).
+
+    head: "direct" (the paper's: one linear logit) or "concept" (the logit from the predicted
+    calcification type, ``models.concept``).
 
     weights: "imagenet" (torchvision's default weights; WeightsUnavailable when they cannot be
     downloaded), "none" (random init), the path of a torchvision state_dict file, or a folder
@@ -254,7 +260,9 @@ def build_network(arch: str, weights: str | Path = "none", head_hidden: int = 25
     """
     if arch not in BODY_BUILDERS:
         raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(ARCHS)}")
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose from {', '.join(HEADS)}")
     body = BODY_BUILDERS[arch](torchvision_model(arch, weights))
-    head = build_head(last_conv_channels(body), head_hidden, dropout)
-    config = {"arch": arch, "head_hidden": head_hidden, "dropout": dropout}
-    return ClassifierNet(body, head, config)
+    config = {"arch": arch, "head_hidden": head_hidden, "dropout": dropout, "head": head}
+    return ClassifierNet(body, build_head(last_conv_channels(body), head_hidden, dropout, head),
+                         config)

@@ -14,6 +14,7 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
@@ -21,6 +22,7 @@ from torchmetrics import MeanMetric, MetricCollection
 from mcal_lightning.data.aux_targets import AUX_CLASSES, aux_loss
 from mcal_lightning.evaluation.metrics import binary_metrics
 from mcal_lightning.models.backbones import ClassifierNet, build_network
+from mcal_lightning.models.concept import ConceptLayer
 from mcal_lightning.models.finetuning import (
     TwoStageFinetuning,
     network_param_groups,
@@ -29,6 +31,7 @@ from mcal_lightning.models.finetuning import (
     planned_epochs,
     trainable_param_groups,
 )
+from mcal_lightning.models.tta import check_mode, tta_probabilities
 
 # one gray value for the ImageNet statistics, as timm does for 1-channel models
 IMAGENET_GRAY_MEAN = (0.485 + 0.456 + 0.406) / 3
@@ -81,7 +84,13 @@ class CalcClassifier(pl.LightningModule):
     aux_weight > 0 adds a linear head on the head's hidden layer that predicts each training
     ROI's calc type and distribution (``data.aux_targets``; aux_targets: their (n_rows, 2) table
     by cache row). Its cross-entropy, times aux_weight, joins the training loss; the network and
-    its predictions are unchanged, and a checkpoint needs no aux_targets to load.
+    its predictions are unchanged, and a checkpoint needs no aux_targets to load. A net with a
+    concept head (``models.concept``) trains on that cross-entropy alone: its malignancy logit
+    is read from the predicted type, so the BCE is only reported.
+
+    tta ("none", "flips", "dihedral"): validate and test score each ROI by its probability
+    averaged over its flipped or rotated copies (``models.tta``); training and the per-epoch
+    validation inside a fit are unchanged.
 
     Per-sample outputs of the last val/test epoch stay in ``last_outputs[stage]``
     ("probs", "logits", "labels", "losses", "indices"; CPU tensors) and the metric values in
@@ -92,8 +101,10 @@ class CalcClassifier(pl.LightningModule):
                  lr_min: float = 2e-6, weight_decay: float = 0.01, freeze_epochs: int = 1,
                  pct_start: float = 0.25, train_bn: bool = False, pos_weight: float | None = None,
                  mean: float = IMAGENET_GRAY_MEAN, std: float = IMAGENET_GRAY_STD,
-                 aux_weight: float = 0.0, aux_targets: Tensor | None = None) -> None:
+                 aux_weight: float = 0.0, aux_targets: Tensor | None = None,
+                 tta: str = "none") -> None:
         super().__init__()
+        check_mode(tta)
         if isinstance(net, Mapping):
             net = build_network(**net)
         self.save_hyperparameters(ignore=["net", "aux_targets"])
@@ -127,10 +138,30 @@ class CalcClassifier(pl.LightningModule):
         """Loader images -> (B,) malignancy logits."""
         return self.net(self.normalise(images))
 
+    @property
+    def concept_layer(self) -> ConceptLayer | None:
+        last = self.net.head[-1]
+        return last if isinstance(last, ConceptLayer) else None
+
     def forward_with_aux(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """(B,) malignancy logits and (B, types + distributions) auxiliary logits."""
         hidden = self.net.hidden(self.normalise(images))
+        concept = self.concept_layer
+        if concept is not None:
+            logits = concept.concepts(hidden)
+            return concept.malignancy(logits).squeeze(-1), logits
         return self.net.head[-1](hidden).squeeze(-1), self.aux_head(hidden)
+
+    def evaluation_logits(self, images: Tensor) -> Tensor:
+        """(B,) logits, of the probability averaged over the tta views when tta is on.
+
+        The per-epoch validation of a fit scores each ROI once: it only monitors (pruning,
+        checkpoint choice), and tta would multiply its cost by the number of views.
+        """
+        fitting = self._trainer is not None and self.trainer.state.fn == TrainerFn.FITTING
+        if self.hparams.tta == "none" or fitting:
+            return self(images)
+        return torch.logit(tta_probabilities(self, images, self.hparams.tta).double()).float()
 
     def per_sample_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(logits.float(), labels, reduction="none",
@@ -147,16 +178,25 @@ class CalcClassifier(pl.LightningModule):
         if labels is None:
             raise ValueError(f"{stage} batches need labels")
         labels = labels.float().view(-1)
-        with_aux = stage == "train" and self.aux_head is not None and self.aux_targets is not None
-        if with_aux and indices is None:
-            raise ValueError("auxiliary training needs each batch's cache rows to find targets")
-        logits, aux_logits = self.forward_with_aux(images) if with_aux else (self(images), None)
+        with_aux = stage == "train" and (self.concept_layer is not None or (
+            self.aux_head is not None and self.aux_targets is not None))
+        if with_aux and (indices is None or self.aux_targets is None):
+            raise ValueError("training on calc type and distribution needs their targets "
+                             "(aux_targets) and each batch's cache rows to find them")
+        aux_logits = None
+        if with_aux:
+            logits, aux_logits = self.forward_with_aux(images)
+        elif stage == "train":
+            logits = self(images)
+        else:
+            logits = self.evaluation_logits(images)
         losses = self.per_sample_loss(logits, labels)
         loss = losses.mean()
         if aux_logits is not None:
             extra = aux_loss(aux_logits, self.aux_targets[indices.to(self.aux_targets.device)])
             self.train_aux_loss.update(extra.detach())
-            loss = loss + self.hparams.aux_weight * extra
+            loss = extra if self.concept_layer is not None else (
+                loss + self.hparams.aux_weight * extra)
         probs = torch.sigmoid(logits.detach().float())
         self.metrics(stage).update(probs, labels.long())
         self.mean_loss(stage).update(losses.detach())

@@ -12,7 +12,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-TTA_MODES = ("none", "flips", "dihedral")
+from mcal_lightning.config import TTA_MODES
+
 SPATIAL = (-2, -1)
 
 

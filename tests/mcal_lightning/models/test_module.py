@@ -89,7 +89,8 @@ def test_checkpoint_rebuilds_the_network_from_its_config(
     trainer, module = fitted
     trainer.save_checkpoint(tmp_path / "model.ckpt")
     restored = CalcClassifier.load_from_checkpoint(tmp_path / "model.ckpt").eval()
-    assert restored.hparams.net == {"arch": "resnet34", "head_hidden": 16, "dropout": 0.5}
+    assert restored.hparams.net == {"arch": "resnet34", "head_hidden": 16, "dropout": 0.5,
+                                   "head": "direct"}
     assert restored.hparams.pos_weight == 2.0
     images = RoiDict(3, seed=4).images[:, None]
     with torch.no_grad():
