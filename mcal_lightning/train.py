@@ -22,7 +22,7 @@ from mcal_lightning.evaluation.evaluate import log_evaluation
 from mcal_lightning.evaluation.uncertainty import Uncertainty
 from mcal_lightning.integrity.audit_gate import audit_datamodule, log_audit
 from mcal_lightning.models.backbones import build_network
-from mcal_lightning.models.concept import type_rates
+from mcal_lightning.models.concept import balanced_offset, type_rates
 from mcal_lightning.models.module import CalcClassifier, trainer_precision
 from mcal_lightning.progress import log_progress
 from mcal_lightning.tracking.pyfunc import log_pyfunc
@@ -80,8 +80,9 @@ def make_module(config: TrainConfig, datamodule: CacheDataModule) -> CalcClassif
         aux = torch.from_numpy(targets)
     if config.head == "concept":
         train_rows = datamodule.rows["train"]
-        net.head[-1].set_rates(type_rates(targets[train_rows, 0],
-                                          datamodule.labels_of(train_rows)))
+        labels = datamodule.labels_of(train_rows)
+        net.head[-1].set_rates(type_rates(targets[train_rows, 0], labels),
+                               balanced_offset(labels) if config.balance != "none" else 0.0)
     return CalcClassifier(
         net, lr_max=config.lr_max, lr_min=config.lr_min, weight_decay=config.weight_decay,
         freeze_epochs=config.freeze_epochs, pos_weight=pos_weight,

@@ -8,6 +8,10 @@ each annotated type. This is an independent concept bottleneck model (Koh et al.
 whose label predictor is a frequency table: the pathology labels, noisy given the morphology,
 only fit that table, so the network learns from the clean signal. The table is a buffer of the
 layer: checkpoints and logged models carry it.
+
+``offset`` is added to the malignancy logit: log(n_benign / n_malignant) moves the train split's
+prior to 50/50 (Bayes' rule), so that 0.5 is the balanced decision threshold, as the direct
+head's BCE class weights make it. Being monotone, it leaves every ROI's ranking (AUC) as it is.
 """
 
 from __future__ import annotations
@@ -29,22 +33,24 @@ class ConceptLayer(nn.Module):
         super().__init__()
         self.concept = nn.Linear(in_features, sum(AUX_CLASSES))
         self.register_buffer("rates", torch.full((AUX_CLASSES[0],), 0.5))
+        self.register_buffer("offset", torch.zeros(()))
 
     def concepts(self, hidden: Tensor) -> Tensor:
         """(B, types + distributions) logits, the auxiliary targets' layout."""
         return self.concept(hidden)
 
     def malignancy(self, concept_logits: Tensor) -> Tensor:
-        """(B, 1) logit of the expected malignant rate under the predicted type."""
+        """(B, 1) logit of the expected malignant rate under the predicted type, plus offset."""
         type_probs = concept_logits[:, :AUX_CLASSES[0]].float().softmax(dim=-1)
         prob = (type_probs @ self.rates).clamp(RATE_CLIP, 1 - RATE_CLIP)
-        return torch.logit(prob).unsqueeze(-1)
+        return (torch.logit(prob) + self.offset).unsqueeze(-1)
 
     def forward(self, hidden: Tensor) -> Tensor:
         return self.malignancy(self.concepts(hidden))
 
-    def set_rates(self, rates: np.ndarray) -> None:
+    def set_rates(self, rates: np.ndarray, offset: float = 0.0) -> None:
         self.rates.copy_(torch.as_tensor(rates, dtype=self.rates.dtype))
+        self.offset.fill_(offset)
 
 
 def type_rates(type_ids: np.ndarray, labels: np.ndarray,
@@ -60,3 +66,13 @@ def type_rates(type_ids: np.ndarray, labels: np.ndarray,
     counts = np.bincount(type_ids[known], minlength=AUX_CLASSES[0])
     positives = np.bincount(type_ids[known], weights=labels[known], minlength=AUX_CLASSES[0])
     return (positives + prior_weight * overall) / (counts + prior_weight)
+
+
+def balanced_offset(labels: np.ndarray) -> float:
+    """log(n_benign / n_malignant): the logit shift from the labels' prior to 50/50."""
+    labels = np.asarray(labels)
+    positives = int((labels == 1).sum())
+    negatives = len(labels) - positives
+    if not positives or not negatives:
+        raise ValueError("the train split needs benign and malignant ROIs to balance the prior")
+    return float(np.log(negatives / positives))

@@ -13,12 +13,14 @@ from torch.utils.data import DataLoader
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.data.aux_targets import AUX_CLASSES, IGNORE, aux_loss
 from mcal_lightning.models.backbones import build_network
-from mcal_lightning.models.concept import ConceptLayer, type_rates
+from mcal_lightning.models.concept import ConceptLayer, balanced_offset, type_rates
 from mcal_lightning.models.module import CalcClassifier
 from mcal_lightning.models.tta import tta_probabilities
+from mcal_lightning.train import make_datamodule, make_module
 from tests.mcal_lightning.models.test_module import RoiDict
 from tests.mcal_lightning.models.test_module_aux import ROIS, annotations, one_batch
 from tests.mcal_lightning.networks_support import HEAD_HIDDEN
+from tests.mcal_lightning.sweeps_support import tiny_cache
 
 N_TYPES = AUX_CLASSES[0]
 
@@ -53,6 +55,28 @@ def test_the_logit_is_the_expected_rate_of_the_predicted_type() -> None:
     assert probs[2].item() == pytest.approx(rates.mean(), abs=1e-6)
 
 
+def test_the_balanced_offset_puts_the_train_prior_at_one_half_and_keeps_the_ranking() -> None:
+    labels = np.array([1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0])  # prior 0.25
+    offset = balanced_offset(labels)
+    assert offset == pytest.approx(np.log(9 / 3))
+    layer = ConceptLayer(4)
+    rates = np.array([0.25, 0.05, 0.6, *[0.1] * (N_TYPES - 3)])
+    concepts = torch.randn(16, sum(AUX_CLASSES)) * 3
+    concepts[0, :N_TYPES] = torch.tensor([50.0] + [0.0] * (N_TYPES - 1))  # sure of type 0
+    layer.set_rates(rates)
+    plain = layer.malignancy(concepts).squeeze(-1)
+    layer.set_rates(rates, offset)
+    shifted = layer.malignancy(concepts).squeeze(-1)
+    torch.testing.assert_close(shifted - plain, torch.full_like(plain, offset))
+    assert torch.sigmoid(shifted[0]).item() == pytest.approx(0.5, abs=1e-5)  # the prior's rate
+    assert torch.equal(plain.argsort(), shifted.argsort())
+
+
+def test_the_balanced_offset_needs_both_classes() -> None:
+    with pytest.raises(ValueError, match="benign and malignant"):
+        balanced_offset(np.zeros(5))
+
+
 def test_training_loss_is_the_concept_loss_whatever_the_labels() -> None:
     module = concept_module().eval()
     batch = one_batch()
@@ -76,6 +100,7 @@ def test_concept_training_refuses_a_module_without_annotations() -> None:
 
 def test_checkpoint_keeps_the_rates_and_the_head(tmp_path: Path) -> None:
     module = concept_module()
+    module.net.head[-1].set_rates(np.linspace(0.05, 0.9, N_TYPES), offset=0.7)
     trainer = pl.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=2,
                          enable_checkpointing=False, logger=False, enable_progress_bar=False,
                          enable_model_summary=False, num_sanity_val_steps=0,
@@ -88,6 +113,7 @@ def test_checkpoint_keeps_the_rates_and_the_head(tmp_path: Path) -> None:
     restored = CalcClassifier.load_from_checkpoint(tmp_path / "model.ckpt").eval()
     assert restored.hparams.net["head"] == "concept"
     torch.testing.assert_close(restored.net.head[-1].rates, module.net.head[-1].rates)
+    assert restored.net.head[-1].offset.item() == pytest.approx(0.7)
     images = RoiDict(3, seed=4).images[:, None]
     with torch.no_grad():
         torch.testing.assert_close(restored(images), module.eval()(images))
@@ -128,3 +154,20 @@ def test_tta_waits_for_the_evaluation_after_the_fit(tmp_path: Path) -> None:
         torch.testing.assert_close(during_fit, torch.sigmoid(module(images)))
         torch.testing.assert_close(module.last_outputs["val"]["probs"],
                                    tta_probabilities(module, images, "dihedral"))
+
+
+@pytest.mark.slow  # draws a small phantom
+@pytest.mark.parametrize("balance", ["weights", "none"])
+def test_make_module_fills_the_rates_and_the_prior_from_the_train_split(tmp_path: Path,
+                                                                         balance: str) -> None:
+    tiny_cache(tmp_path, seed=1)
+    config = TrainConfig(cache=str(tmp_path / "cache"), weights="none", head="concept",
+                         balance=balance, num_workers=0)
+    datamodule = make_datamodule(config)
+    layer = make_module(config, datamodule).concept_layer
+    train_rows = datamodule.rows["train"]
+    labels = datamodule.labels_of(train_rows)
+    expected = type_rates(datamodule.aux_targets()[train_rows, 0], labels)
+    np.testing.assert_allclose(layer.rates.numpy(), expected, rtol=1e-6)
+    offset = balanced_offset(labels) if balance == "weights" else 0.0
+    assert layer.offset.item() == pytest.approx(offset, abs=1e-6)
