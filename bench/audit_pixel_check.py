@@ -6,7 +6,8 @@ correlation; (2) copies of --copies train ROIs (rot90, contrast -10%, brightness
 noise of 1% and 3% of the full range) and their correlation with the source. The audit's
 default r >= DEFAULT_MIN_CORRELATION should sit between the two.
 Run: python bench/audit_pixel_check.py [--cache DIR]
-(the default is the cache `python bench/phantom_accuracy.py --patients 1500` builds).
+(the default is the cache `python bench/phantom_accuracy.py --patients 1500 --scale 0.25
+--spacing-mm 0 --enhance none --seeds 11` built before 2026-12-07).
 """
 
 from __future__ import annotations

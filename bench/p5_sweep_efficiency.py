@@ -30,6 +30,7 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
+from mcal_lightning.config import HEADS
 from mcal_lightning.sweep.config import load_sweep
 from mcal_lightning.sweep.run import run_sweep
 from preprocessing.cache import build_cache
@@ -46,13 +47,14 @@ def scaled(epochs: int, divisor: float) -> int:
     return max(1, round(epochs / divisor))
 
 
-def train_settings(weights: str) -> dict[str, Any]:
+def train_settings(weights: str, head: str) -> dict[str, Any]:
     """Random init trains everything from the start; pretrained weights keep the frozen epoch."""
+    fast = {**FAST, "head": head}
     if weights == "none":
-        return {**FAST, "weights": "none", "freeze_epochs": 0}
+        return {**fast, "weights": "none", "freeze_epochs": 0}
     if weights == "imagenet":
-        return {**FAST, "weights": weights}
-    return {**FAST, "weights": str(Path(weights).resolve())}  # the bench runs in a temp dir
+        return {**fast, "weights": weights}
+    return {**fast, "weights": str(Path(weights).resolve())}  # the bench runs in a temp dir
 
 
 def grid_file(root: Path, cache: Path, args: argparse.Namespace) -> Path:
@@ -65,7 +67,7 @@ def grid_file(root: Path, cache: Path, args: argparse.Namespace) -> Path:
     raw.update(study="p5-grid", experiment="p5-bench", register=False,
                data={**raw["data"], "cache": str(cache), "num_workers": 0,
                      "val_fraction": args.val_fraction},
-               train={**raw["train"], **train_settings(args.weights)})
+               train={**raw["train"], **train_settings(args.weights, args.head)})
     path = root / "grid.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -105,10 +107,11 @@ def run_tpe(path: Path, target: float, budget: int) -> tuple[int | None, list[Fr
 
 def make_cache(root: Path, args: argparse.Namespace) -> Path:
     generate_phantom(root / "data", patients=args.patients, seed=args.seed, scale=args.scale,
-                     workers=1, progress=False)
+                     workers=1, progress=False, full_images="none")
     index = build_index(root / "data", progress=False)
-    build_cache(index, root / "cache", PreprocessConfig(size=args.size), workers=2,
-                progress=False)
+    preprocess = PreprocessConfig(size=args.size, spacing_mm=args.spacing_mm or None,
+                                  enhance=args.enhance, tophat_mm=args.tophat_mm)
+    build_cache(index, root / "cache", preprocess, workers=2, progress=False)
     return root / "cache"
 
 
@@ -124,6 +127,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--patients", type=int, default=60)
     parser.add_argument("--scale", type=float, default=0.25)
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--spacing-mm", type=float, default=0.0,
+                        help="the cache's fixed spacing (0: the paper's stretch to --size)")
+    parser.add_argument("--enhance", choices=("none", "tophat"), default="none")
+    parser.add_argument("--tophat-mm", type=float, default=1.0)
+    parser.add_argument("--head", choices=HEADS, default="direct",
+                        help="the network's head (concept: the recipe that learns on the phantom)")
     parser.add_argument("--epoch-divisor", type=float, default=7.5,
                         help="the grid's 15 and 30 epochs become 2 and 4 by default")
     parser.add_argument("--val-fraction", type=float, default=0.2,
@@ -144,8 +153,10 @@ def main() -> int:
     print("Benchmark P5: TPE + Hyperband pruning vs the paper's 24-test grid")
     print(f"date:    {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
     print(f"machine: {platform.platform()}, cpu_count={os.cpu_count()}")
-    print(f"data:    phantom, {args.patients} patients, scale {args.scale}, {args.size} px cache; "
-          f"weights {args.weights}; val fraction {args.val_fraction}; grid epochs 15/30 -> "
+    resize = f"{args.spacing_mm:g} mm/px" if args.spacing_mm else "stretch"
+    print(f"data:    phantom, {args.patients} patients, scale {args.scale}, {args.size} px cache "
+          f"({resize}, enhance {args.enhance}); weights {args.weights}, head {args.head}; "
+          f"val fraction {args.val_fraction}; grid epochs 15/30 -> "
           f"{scaled(15, args.epoch_divisor)}/{scaled(30, args.epoch_divisor)}")
     with tempfile.TemporaryDirectory(prefix="p5_") as tmp:
         root = Path(tmp)
