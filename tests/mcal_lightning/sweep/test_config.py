@@ -35,17 +35,21 @@ def with_change(key: str, value: object) -> dict:
     return content
 
 
-@pytest.mark.parametrize("name", ["quickstart", "paper_grid", "tpe"])
-def test_shipped_sweeps_load(name: str):
+@pytest.mark.parametrize(("name", "metric"), [("quickstart", "val/auroc"),
+                                              ("paper_grid", "val/mcc"), ("tpe", "val/mcc")])
+def test_shipped_sweeps_load(name: str, metric: str):
     sweep = load_sweep(SWEEPS / f"{name}.yaml")
-    assert sweep.trial_budget() is not None and sweep.metric == "val/mcc"
+    assert sweep.trial_budget() is not None and sweep.metric == metric
 
 
-def test_quickstart_searches_all_four_backbones_on_cpu_sizes():
+def test_quickstart_trains_the_phantom_recipe_from_random_init():
     sweep = load_sweep(SWEEPS / "quickstart.yaml")
     assert set(sweep.space["arch"].choices) == {"resnet50", "resnet34", "vgg16", "alexnet"}
-    assert sweep.train["weights"] == "none" and sweep.trial_budget() == 8
-    assert {p["arch"] for p in sweep.sampler["enqueue"]} == set(sweep.space["arch"].choices)
+    assert sweep.train["weights"] == "none" and sweep.trial_budget() == 1
+    assert [p["arch"] for p in sweep.sampler["enqueue"]] == ["resnet34"]
+    config = sweep.train_config(sweep.sampler["enqueue"][0], cache="c")
+    assert (config.head, config.tta, config.keep, config.lr_min) == ("concept", "dihedral",
+                                                                     "last", config.lr_max)
 
 
 def test_paper_grid_is_the_papers_24_tests():
