@@ -33,10 +33,17 @@ def optuna_plots() -> dict[str, Callable[[optuna.Study], Any]]:
             "parallel_coordinate": plots.plot_parallel_coordinate}
 
 
+# plots that compare trials: with fewer complete ones they are empty and Optuna warns
+COMPARING = ("param_importances", "parallel_coordinate")
+
+
 def log_plots(study: optuna.Study) -> list[str]:
     """Each plot that the finished trials allow; returns the ones logged."""
     logged = []
     for name, plot in optuna_plots().items():
+        if name in COMPARING and len(completed(study)) < 2:
+            log.info("no %s plot: it compares trials, and fewer than 2 completed", name)
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             try:
