@@ -48,6 +48,11 @@ class ConceptLayer(nn.Module):
     def forward(self, hidden: Tensor) -> Tensor:
         return self.malignancy(self.concepts(hidden))
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
+        # checkpoints from before the prior shift have no offset: theirs was 0
+        state_dict.setdefault(f"{prefix}offset", torch.zeros(()))
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
     def set_rates(self, rates: np.ndarray, offset: float = 0.0) -> None:
         self.rates.copy_(torch.as_tensor(rates, dtype=self.rates.dtype))
         self.offset.fill_(offset)

@@ -119,6 +119,17 @@ def test_checkpoint_keeps_the_rates_and_the_head(tmp_path: Path) -> None:
         torch.testing.assert_close(restored(images), module.eval()(images))
 
 
+def test_a_state_without_the_offset_loads_with_none() -> None:
+    source = ConceptLayer(4)
+    source.set_rates(np.linspace(0.1, 0.8, N_TYPES), offset=0.0)
+    state = {k: v for k, v in source.state_dict().items() if k != "offset"}
+    layer = ConceptLayer(4)
+    layer.set_rates(np.full(N_TYPES, 0.5), offset=1.5)
+    layer.load_state_dict(state)
+    assert layer.offset.item() == 0.0
+    torch.testing.assert_close(layer.rates, source.rates)
+
+
 def test_a_concept_head_with_an_aux_weight_is_refused() -> None:
     with pytest.raises(ValueError, match="aux_weight"):
         TrainConfig(cache="c", head="concept", aux_weight=1.0)
