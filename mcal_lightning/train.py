@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from mcal_lightning.evaluation.evaluate import log_evaluation
 from mcal_lightning.evaluation.uncertainty import Uncertainty
 from mcal_lightning.integrity.audit_gate import audit_datamodule, log_audit
 from mcal_lightning.models.backbones import build_network
-from mcal_lightning.models.concept import balanced_offset, type_rates
+from mcal_lightning.models.concept import type_rates
 from mcal_lightning.models.module import CalcClassifier, trainer_precision
 from mcal_lightning.progress import log_progress
 from mcal_lightning.tracking.pyfunc import log_pyfunc
@@ -80,9 +81,10 @@ def make_module(config: TrainConfig, datamodule: CacheDataModule) -> CalcClassif
         aux = torch.from_numpy(targets)
     if config.head == "concept":
         train_rows = datamodule.rows["train"]
-        labels = datamodule.labels_of(train_rows)
-        net.head[-1].set_rates(type_rates(targets[train_rows, 0], labels),
-                               balanced_offset(labels) if config.balance != "none" else 0.0)
+        prior_shift = 0.0 if config.balance == "none" else math.log(
+            datamodule.train_pos_weight(train_rows))  # log(n_benign / n_malignant)
+        net.head[-1].set_rates(type_rates(targets[train_rows, 0],
+                                          datamodule.labels_of(train_rows)), prior_shift)
     return CalcClassifier(
         net, lr_max=config.lr_max, lr_min=config.lr_min, weight_decay=config.weight_decay,
         freeze_epochs=config.freeze_epochs, pos_weight=pos_weight,

@@ -72,12 +72,3 @@ def type_rates(type_ids: np.ndarray, labels: np.ndarray,
     positives = np.bincount(type_ids[known], weights=labels[known], minlength=AUX_CLASSES[0])
     return (positives + prior_weight * overall) / (counts + prior_weight)
 
-
-def balanced_offset(labels: np.ndarray) -> float:
-    """log(n_benign / n_malignant): the logit shift from the labels' prior to 50/50."""
-    labels = np.asarray(labels)
-    positives = int((labels == 1).sum())
-    negatives = len(labels) - positives
-    if not positives or not negatives:
-        raise ValueError("the train split needs benign and malignant ROIs to balance the prior")
-    return float(np.log(negatives / positives))

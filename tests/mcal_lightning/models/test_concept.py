@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.data.aux_targets import AUX_CLASSES, IGNORE, aux_loss
 from mcal_lightning.models.backbones import build_network
-from mcal_lightning.models.concept import ConceptLayer, balanced_offset, type_rates
+from mcal_lightning.models.concept import ConceptLayer, type_rates
 from mcal_lightning.models.module import CalcClassifier
 from mcal_lightning.models.tta import tta_probabilities
 from mcal_lightning.train import make_datamodule, make_module
@@ -55,10 +55,8 @@ def test_the_logit_is_the_expected_rate_of_the_predicted_type() -> None:
     assert probs[2].item() == pytest.approx(rates.mean(), abs=1e-6)
 
 
-def test_the_balanced_offset_puts_the_train_prior_at_one_half_and_keeps_the_ranking() -> None:
-    labels = np.array([1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0])  # prior 0.25
-    offset = balanced_offset(labels)
-    assert offset == pytest.approx(np.log(9 / 3))
+def test_the_offset_of_the_prior_puts_its_rate_at_one_half_and_keeps_the_ranking() -> None:
+    offset = np.log(9 / 3)  # log(n_benign / n_malignant) for a prior of 0.25
     layer = ConceptLayer(4)
     rates = np.array([0.25, 0.05, 0.6, *[0.1] * (N_TYPES - 3)])
     concepts = torch.randn(16, sum(AUX_CLASSES)) * 3
@@ -70,11 +68,6 @@ def test_the_balanced_offset_puts_the_train_prior_at_one_half_and_keeps_the_rank
     torch.testing.assert_close(shifted - plain, torch.full_like(plain, offset))
     assert torch.sigmoid(shifted[0]).item() == pytest.approx(0.5, abs=1e-5)  # the prior's rate
     assert torch.equal(plain.argsort(), shifted.argsort())
-
-
-def test_the_balanced_offset_needs_both_classes() -> None:
-    with pytest.raises(ValueError, match="benign and malignant"):
-        balanced_offset(np.zeros(5))
 
 
 def test_training_loss_is_the_concept_loss_whatever_the_labels() -> None:
@@ -180,5 +173,5 @@ def test_make_module_fills_the_rates_and_the_prior_from_the_train_split(tmp_path
     labels = datamodule.labels_of(train_rows)
     expected = type_rates(datamodule.aux_targets()[train_rows, 0], labels)
     np.testing.assert_allclose(layer.rates.numpy(), expected, rtol=1e-6)
-    offset = balanced_offset(labels) if balance == "weights" else 0.0
+    offset = np.log((labels == 0).sum() / (labels == 1).sum()) if balance == "weights" else 0.0
     assert layer.offset.item() == pytest.approx(offset, abs=1e-6)
