@@ -23,10 +23,12 @@ the trained malignant row per true calcification type (phantom_truth.csv).
 --grid draws 8 ROIs: the cached image, and the malignant CAM overlay with the mask contour.
 
 A map is no finer than the target layer (gradcam.target_layer): a ResNet's last block is S/32
-cells a side, 2 x 2 at 64 px, so small caches let a map pick a quadrant at best.
+cells a side, 2 x 2 at 64 px, so small caches let a map pick a quadrant at best. --finer N moves
+the target N resolution steps back (ResNets: 1 is layer3's last block, S/16; 2 is layer2's, S/8)
+for every row: a finer map, from a layer that sees less of the ROI.
 
 Run: python bench/cam_mass.py --run RUN_ID --cache DATASET_DIR --phantom PHANTOM_DIR
-                              [--split test] [--limit N] [--seed 0] [--grid OUT.png]
+                              [--split test] [--limit N] [--seed 0] [--finer 0] [--grid OUT.png]
 (run where the run's mlruns/ is, or with MLFLOW_TRACKING_URI set; CPU, seconds per 100 ROIs
 at 64 px.)
 """
@@ -132,17 +134,17 @@ def in_field(rows: pd.DataFrame, images: np.ndarray,
     return rows[keep].reset_index(drop=True), images[keep], cover[keep]
 
 
-def malignant_maps(module: CalcClassifier, images: np.ndarray) -> np.ndarray:
-    return cam_maps(module, as_cam_input(images), [1] * len(images))
+def malignant_maps(module: CalcClassifier, images: np.ndarray, finer: int) -> np.ndarray:
+    return cam_maps(module, as_cam_input(images), [1] * len(images), finer)
 
 
 def scored_maps(trained: CalcClassifier, peer: CalcClassifier, images: np.ndarray,
-                cover: np.ndarray, seed: int
+                cover: np.ndarray, seed: int, finer: int
                 ) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, np.ndarray]]:
     """Per-ROI mass inside of every row, the count of empty maps, and the maps themselves."""
-    maps = {"trained (malignant)": malignant_maps(trained, images),
-            "trained (predicted)": cam_maps(trained, as_cam_input(images))}
-    maps["untrained (malignant)"] = malignant_maps(peer, images)
+    maps = {"trained (malignant)": malignant_maps(trained, images, finer),
+            "trained (predicted)": cam_maps(trained, as_cam_input(images), finer=finer)}
+    maps["untrained (malignant)"] = malignant_maps(peer, images, finer)
     maps["shuffled maps"] = maps["trained (malignant)"][donor_order(len(images), seed)]
     masses = {name: mass_inside(found, cover) for name, found in maps.items()}
     masses[UNIFORM] = area_fraction(cover)
@@ -226,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test")
     parser.add_argument("--limit", type=int, help="at most this many ROIs (a seeded sample)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--finer", type=int, default=0,
+                        help="target layer: resolution steps before the last block (0: it)")
     parser.add_argument("--grid", type=Path, help="PNG of 8 ROIs, their CAMs and masks")
     args = parser.parse_args(argv)
     start = time.perf_counter()
@@ -239,10 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     cover = coverages(cache, rows, args.phantom, config)
     rows, images, cover = in_field(rows, images, cover)
     peer = untrained_peer(trained, args.seed)
-    masses, empty, maps = scored_maps(trained, peer, images, cover, args.seed)
+    masses, empty, maps = scored_maps(trained, peer, images, cover, args.seed, args.finer)
     print(f"CAM mass inside the calcifications: run {args.run} ({trained.net.config['arch']}), "
           f"cache {config.size}px {config.resize_mode}, split {args.split}: {len(rows)} ROIs "
-          f"of {rows['patient_id'].nunique()} patients, seed {args.seed}")
+          f"of {rows['patient_id'].nunique()} patients, seed {args.seed}, target layer "
+          f"{args.finer} step(s) before the last block")
     print_summary(summary(masses, rows["patient_id"], args.seed), empty, len(rows))
     truth = pd.read_csv(args.phantom / TRUTH_CSV_NAME, dtype={"roi_id": str})
     print_by_type(masses, rows, truth, args.seed)

@@ -12,7 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: figures go to files and MLflow, never to a window
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -41,16 +41,55 @@ def holds_conv(module: nn.Module) -> bool:
     return any(isinstance(layer, nn.Conv2d) for layer in module.modules())
 
 
-def target_layer(net: nn.Module) -> nn.Module:
+def target_layer(net: nn.Module, finer: int = 0,
+                 sides: Sequence[int] | None = None) -> nn.Module:
     """The last convolutional block of a ClassifierNet's backbone, found from its structure.
 
     ResNets: layer4's last residual block (its output is after the block's ReLU). VGG16 and
     AlexNet: the ReLU after the last Conv2d of ``features``, before the final max-pool.
+    finer > 0: the last such block that many resolution steps before it (ResNets: 1 is layer3's
+    last block, at twice the map size), which needs ``sides``, each flat layer's output height
+    (layer_sides).
     """
     layers = flat_layers(net.backbone_modules())
-    last = max(i for i, layer in enumerate(layers) if holds_conv(layer))
+    convs = [i for i, layer in enumerate(layers) if holds_conv(layer)]
+    if finer:
+        if sides is None:
+            raise ValueError("a finer target layer needs each layer's output size (layer_sides)")
+        levels = sorted({sides[i] for i in convs})  # coarsest first
+        if finer >= len(levels):
+            raise ValueError(f"finer={finer}: the backbone has {len(levels)} map sizes "
+                             f"{levels}, so at most finer={len(levels) - 1}")
+        convs = [i for i in convs if sides[i] == levels[finer]]
+    last = convs[-1]
     after = layers[last + 1] if last + 1 < len(layers) else None
     return after if isinstance(after, nn.ReLU) else layers[last]
+
+
+def layer_sides(module: nn.Module, image: Tensor) -> list[int]:
+    """Each flat backbone layer's output height for one (1, 1, S, S) image through the module.
+
+    Run in eval mode (batch norm's running statistics stay as they are), the mode restored.
+    """
+    layers = flat_layers(module.net.backbone_modules())
+    sides: dict[int, int] = {}
+
+    def record(k: int) -> Callable[..., None]:
+        def hook(_layer: nn.Module, _inputs: object, output: Tensor) -> None:
+            sides.setdefault(k, output.shape[-2])  # a hook's return value would replace output
+        return hook
+
+    hooks = [layer.register_forward_hook(record(k)) for k, layer in enumerate(layers)]
+    was_training = module.training
+    try:
+        module.eval()
+        with torch.no_grad():
+            module(image.to(next(module.parameters()).device))
+    finally:
+        module.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return [sides[k] for k in range(len(layers))]
 
 
 def batches(n: int) -> list[slice]:
@@ -64,11 +103,13 @@ def predicted_classes(module: nn.Module, images: Tensor) -> list[int]:
     return (probs >= THRESHOLD).long().view(-1).tolist()
 
 
-def cam_maps(module: nn.Module, images: Tensor, classes: Sequence[int] | None = None) -> np.ndarray:
+def cam_maps(module: nn.Module, images: Tensor, classes: Sequence[int] | None = None,
+             finer: int = 0) -> np.ndarray:
     """(B, S, S) float32 Grad-CAM maps in [0, 1] for (B, 1, S, S) images in [0, 1].
 
     module: a CalcClassifier (loader images -> (B,) logits, its ClassifierNet at ``.net``).
     classes: the class each map explains (1 malignant, 0 benign); the predicted ones if None.
+    finer: the target layer's resolution steps before the last block (target_layer).
     Safe inside Lightning's no-grad or inference mode and with a frozen backbone; the module's
     train/eval mode is restored and no gradients are left on its parameters.
     """
@@ -78,7 +119,8 @@ def cam_maps(module: nn.Module, images: Tensor, classes: Sequence[int] | None = 
         # gradient at the input makes the target layer's output require one under a frozen body
         images = images.detach().clone().requires_grad_(True)
         # GradCAM switches the module to eval mode
-        cam = GradCAM(model=module, target_layers=[target_layer(module.net)])
+        sides = layer_sides(module, images[:1]) if finer else None
+        cam = GradCAM(model=module, target_layers=[target_layer(module.net, finer, sides)])
         try:
             classes = predicted_classes(module, images) if classes is None else list(classes)
             maps = [cam(images[batch], [BinaryClassifierOutputTarget(c) for c in classes[batch]])

@@ -16,7 +16,14 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 from mcal.cli import main
 from mcal_lightning.config import TrainConfig
 from mcal_lightning.explain.file_overlays import overlay_names
-from mcal_lightning.explain.gradcam import cam_figure, cam_maps, overlay, target_layer
+from mcal_lightning.explain.gradcam import (
+    cam_figure,
+    cam_maps,
+    flat_layers,
+    layer_sides,
+    overlay,
+    target_layer,
+)
 from mcal_lightning.explain.test_grids import (
     SAMPLE_ARTIFACT,
     TOP_LOSSES_ARTIFACT,
@@ -92,6 +99,48 @@ def test_target_layer_is_the_last_conv_block(network):
         layers = list(net.body[-1])
         convs = [i for i, module in enumerate(layers) if isinstance(module, nn.Conv2d)]
         assert layer is layers[convs[-1] + 1] and isinstance(layer, nn.ReLU)
+
+
+def test_finer_target_layer_is_one_resolution_step_back(network):
+    arch, net = network
+    module = CalcClassifier(net)
+    module.train()
+    sides = layer_sides(module, torch.rand(1, 1, SIZE, SIZE))
+    assert module.training, "the probe restores the caller's mode"
+    layer = target_layer(net, finer=1, sides=sides)
+    if arch.startswith("resnet"):
+        assert layer is net.body[-1][0][-1], "layer3's last block"
+    else:
+        layers = flat_layers(net.backbone_modules())
+        convs = [i for i, module in enumerate(layers) if isinstance(module, nn.Conv2d)]
+        assert layer is not target_layer(net) and isinstance(layer, nn.ReLU)
+        assert layers.index(layer) - 1 in convs[:-1]
+
+
+def two_stage_spot_detector() -> CalcClassifier:
+    """spot_detector's half-size stage, then a positive stage at an eighth of the size."""
+    module = spot_detector()
+    coarse = nn.Conv2d(4, 4, kernel_size=4, stride=4)  # every half-size pixel feeds a cell
+    nn.init.uniform_(coarse.weight, 0.1, 1.0)
+    nn.init.zeros_(coarse.bias)
+    module.net.body.append(nn.Sequential(coarse, nn.ReLU()))
+    return module
+
+
+def test_finer_map_peaks_on_a_planted_bright_spot():
+    module = two_stage_spot_detector()
+    sides = layer_sides(module, spot_images()[:1])
+    assert target_layer(module.net, 1, sides) is module.net.body[0][1], "the first stage's ReLU"
+    assert_peaks_on_the_spots(cam_maps(module, spot_images(), [1] * len(SPOTS), finer=1))
+
+
+def test_finer_than_the_backbone_has_is_refused():
+    module = spot_detector()
+    sides = layer_sides(module, spot_images()[:1])
+    with pytest.raises(ValueError, match="at most finer=0"):
+        target_layer(module.net, finer=1, sides=sides)
+    with pytest.raises(ValueError, match="layer_sides"):
+        target_layer(random_network("resnet34"), finer=1)
 
 
 def test_map_peaks_on_a_planted_bright_spot():
