@@ -117,8 +117,15 @@ def index_row(row: pd.Series, resolver: PathResolver) -> dict[str, object]:
     if len(files) < 2:
         missing = [rel for rel in listed if not rel or not (resolver.data_dir / rel).is_file()]
         raise UnreadableImage(f"missing file: {short_path((missing or listed)[0])}")
-    crop, mask = split_crop_and_mask(files, full_shape)
-    read_image(crop)  # truncated, non-image and blank crops fail here, not in the cache
+    decoded: dict[Path, np.ndarray] = {}
+
+    def read_once(path: Path) -> np.ndarray:
+        if path not in decoded:
+            decoded[path] = read_image(path)
+        return decoded[path]
+
+    crop, mask = split_crop_and_mask(files, full_shape, read=read_once)
+    read_once(crop)  # truncated, non-image and blank crops fail here, not in the cache
     record = row.to_dict()
     record.update(
         roi_id=roi_id_of(row), label=PATHOLOGY_TO_LABEL[row["pathology"]],

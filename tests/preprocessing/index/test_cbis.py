@@ -8,7 +8,7 @@ import pydicom
 import pytest
 
 from preprocessing.cache import build_cache, open_cache
-from preprocessing.images import UnreadableImage
+from preprocessing.images import UnreadableImage, decode_bytes
 from preprocessing.index import build_index
 from preprocessing.index.cbis import split_crop_and_mask
 from preprocessing.index.cbis_csv import CALC_CSV_NAMES
@@ -100,6 +100,22 @@ def test_a_calc_csv_pandas_cannot_parse_stops_the_index_naming_it(tmp_path: Path
     (tmp_path / CALC_CSV_NAMES["test"]).write_bytes(b"\xff\xfe\x00garbage\x81\n")
     with pytest.raises(ValueError, match=r"calc_case_description_test_set\.csv: not a readable"):
         build_index(tmp_path, progress=False)
+
+
+def test_indexing_decodes_each_crop_once_and_no_mask(tmp_path: Path, monkeypatch) -> None:
+    """Without full images the crop is told from the mask by its pixels, then checked: one read."""
+    generate_phantom(tmp_path, patients=3, seed=2, scale=0.03, workers=1, progress=False,
+                     full_images="none")
+    decoded: list[str] = []
+
+    def counting_decode(data: bytes, name: str) -> np.ndarray:
+        decoded.append(Path(name).relative_to(tmp_path).as_posix())
+        return decode_bytes(data, name)
+
+    monkeypatch.setattr("preprocessing.images.decode_bytes", counting_decode)
+    rows = build_index(tmp_path, progress=False).rows
+    assert len(rows) > 0
+    assert sorted(decoded) == sorted(rows["crop_path"])
 
 
 def test_without_the_full_image_the_mask_is_never_decoded() -> None:
