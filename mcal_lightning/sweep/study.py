@@ -12,7 +12,9 @@ counted; a retry is never surplus while its place is unfinished.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import socket
 import time
 import warnings
 from collections.abc import Callable
@@ -48,9 +50,24 @@ def redact(url: str) -> str:
     return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
-def make_sampler(sweep: Sweep) -> optuna.samplers.BaseSampler:
-    """TPE or random; a grid's points are enqueued trials, so any sampler serves it."""
+def worker_seed(seed: int, trials_so_far: int) -> int:
+    """A seed of this process's own for a seeded study it joins: the sweep's seed, the study's
+    trial count and this worker (host, pid), hashed."""
+    key = f"{seed}:{trials_so_far}:{socket.gethostname()}:{os.getpid()}"
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
+
+
+def make_sampler(sweep: Sweep, joining: int | None = None) -> optuna.samplers.BaseSampler:
+    """TPE or random; a grid's points are enqueued trials, so any sampler serves it.
+
+    joining: the trial count of an existing study this process joins (a resume, or another
+    worker). A sampler seeded as the first process was would draw that process's random points
+    again, so a seed is made this worker's own (worker_seed): one process reproduces a seeded
+    sweep, and no joining worker repeats another's draws.
+    """
     options = {k: v for k, v in sweep.sampler.items() if k not in ("type", "points", "enqueue")}
+    if joining is not None and options.get("seed") is not None:
+        options["seed"] = worker_seed(options["seed"], joining)
     if sweep.sampler["type"] == "tpe":
         return optuna.samplers.TPESampler(**options)
     return optuna.samplers.RandomSampler(seed=options.get("seed"))
@@ -106,7 +123,9 @@ def open_study(sweep: Sweep, storage: RDBStorage, name: str) -> tuple[optuna.Stu
     try:
         study = optuna.create_study(direction=sweep.direction, **options)
     except optuna.exceptions.DuplicatedStudyError:
-        return optuna.load_study(**options), False
+        study = optuna.load_study(**options)
+        study.sampler = make_sampler(sweep, joining=len(study.trials))
+        return study, False
     study.set_user_attr(SWEEP_HASH, sweep_hash(sweep))
     if sweep.sampler["type"] == "grid":
         for point, tags in zip(sweep.grid_points(), sweep.grid_tags(), strict=True):

@@ -1,14 +1,25 @@
-"""The sweep's trial budget on hand-made trials: a killed trial's retry holds its place."""
+"""The sweep's trial budget on hand-made trials (a killed trial's retry holds its place), and
+the seeded sampler of a process that joins a study."""
 
 import warnings
+from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 from optuna.distributions import FloatDistribution
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from mcal_lightning.sweep.study import SURPLUS, counts, is_surplus, pending_retries
+from mcal_lightning.sweep.config import Sweep, load_sweep
+from mcal_lightning.sweep.study import (
+    SURPLUS,
+    counts,
+    is_surplus,
+    make_storage,
+    open_study,
+    pending_retries,
+)
 
 LR = {"lr_max": FloatDistribution(1e-4, 1e-2, log=True)}
 
@@ -84,3 +95,34 @@ def test_exceptions_spend_their_place_surplus_and_queued_points_do_not():
     assert counts(study) == (2, 1)
     assert pending_retries(study) == 0
     assert counts(study, before=2) == (2, 0)
+
+
+def seeded_sweep(tmp_path: Path, sampler: str) -> Sweep:
+    content = {"study": "seeded", "sampler": {"type": sampler, "seed": 3},
+               "space": {"lr_max": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}},
+               "data": {"cache": "c"}, "pruner": {"type": "none"}, "n_trials": 4}
+    path = tmp_path / f"{sampler}.yaml"
+    path.write_text(yaml.safe_dump(content))
+    return load_sweep(path)
+
+
+def draw_two(study: optuna.Study) -> None:
+    study.optimize(lambda trial: trial.suggest_float("lr_max", 1e-4, 1e-2, log=True), n_trials=2)
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_process_joining_a_seeded_study_draws_points_of_its_own(tmp_path: Path, sampler: str):
+    """A resume or a second worker once drew the first process's random points again."""
+    sweep = seeded_sweep(tmp_path, sampler)
+    storage = make_storage(f"sqlite:///{tmp_path}/shared.db", sweep)
+    first, created = open_study(sweep, storage, "seeded")
+    draw_two(first)
+    joined, joined_created = open_study(sweep, storage, "seeded")
+    draw_two(joined)
+    assert created and not joined_created
+    assert len({trial.params["lr_max"] for trial in joined.trials}) == 4
+
+    alone, _ = open_study(sweep, make_storage(f"sqlite:///{tmp_path}/alone.db", sweep), "seeded")
+    draw_two(alone)
+    assert [t.params for t in alone.trials] == [t.params for t in joined.trials[:2]], \
+        "one process still reproduces a seeded sweep"
