@@ -12,6 +12,9 @@ trained (a pruned trial counts the epochs it ran). Prints TPE's epochs to reach 
 / the grid's epochs per seed and their median (a seed that never reaches it counts as worse than
 any). Target: <= 1/3.
 
+--workdir DIR keeps the phantom, the cache and the studies there: a rerun reuses them and runs
+only what is missing (a finished grid is not trained again; TPE studies start afresh).
+
 Weights: random init by default (the head is then trained with the body from the start);
 --weights imagenet or FOLDER (one checkpoint per arch) keeps the paper's frozen first epoch.
 Always exits 0: it is a benchmark, not a test.
@@ -37,6 +40,7 @@ from optuna.trial import FrozenTrial, TrialState
 from mcal_lightning.config import HEADS
 from mcal_lightning.sweep.config import load_sweep
 from mcal_lightning.sweep.run import run_sweep
+from mcal_lightning.sweep.study import default_storage
 from preprocessing.cache import build_cache
 from preprocessing.index import build_index
 from preprocessing.phantom import generate_phantom
@@ -99,6 +103,8 @@ def epochs_trained(trial: FrozenTrial) -> int:
 def run_tpe(path: Path, target: float, budget: int) -> tuple[int | None, list[FrozenTrial]]:
     """Trials one at a time until one reaches target: (epochs consumed then, trials)."""
     sweep = load_sweep(path)
+    if sweep.study in optuna.study.get_all_study_names(default_storage()):
+        optuna.delete_study(study_name=sweep.study, storage=default_storage())  # an earlier run's
     used = 0
     study = None
     for n in range(1, budget + 1):
@@ -112,6 +118,8 @@ def run_tpe(path: Path, target: float, budget: int) -> tuple[int | None, list[Fr
 
 
 def make_cache(root: Path, args: argparse.Namespace) -> Path:
+    if (root / "cache" / "LATEST").is_file():  # --workdir of an earlier run
+        return root / "cache"
     generate_phantom(root / "data", patients=args.patients, seed=args.seed, scale=args.scale,
                      workers=1, progress=False, full_images="none")
     index = build_index(root / "data", progress=False)
@@ -151,6 +159,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tpe-trials", type=int, default=12)
     parser.add_argument("--tpe-seeds", default="0,1,2", help="comma-separated TPE sampler seeds")
     parser.add_argument("--seed", type=int, default=0, help="the phantom's seed")
+    parser.add_argument("--workdir", type=Path,
+                        help="keep phantom, cache and studies here, and reuse them [a temp dir]")
     return parser.parse_args()
 
 
@@ -167,7 +177,8 @@ def main() -> int:
           f"val fraction {args.val_fraction}; objective {args.metric}; grid epochs 15/30 -> "
           f"{scaled(15, args.epoch_divisor)}/{scaled(30, args.epoch_divisor)}")
     with tempfile.TemporaryDirectory(prefix="p5_") as tmp:
-        root = Path(tmp)
+        root = Path(tmp) if args.workdir is None else args.workdir.resolve()
+        root.mkdir(parents=True, exist_ok=True)
         os.chdir(root)  # its own ./mlruns
         cache = make_cache(root, args)
         grid_path = grid_file(root, cache, args)
