@@ -1,6 +1,6 @@
 """Benchmark P5: TPE + Hyperband pruning against the paper's full grid, in training epochs.
 
-Run as ``python bench/p5_sweep_efficiency.py`` (~75 min on 2 cores). On one phantom cache, at a
+Run as ``python bench/p5_sweep_efficiency.py`` (~50 min on a core). On one phantom cache, at a
 scale that trains on a CPU (the demo's recipe: scale 0.5, 48 px at 0.1 mm with a top-hat, the
 concept head; the grid's 15/30 epochs scaled down by --epoch-divisor), it runs
 ``sweeps/paper_grid.yaml``'s 24 tests, then TPE studies with Hyperband pruning over the same
