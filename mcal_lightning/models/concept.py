@@ -71,4 +71,3 @@ def type_rates(type_ids: np.ndarray, labels: np.ndarray,
     counts = np.bincount(type_ids[known], minlength=AUX_CLASSES[0])
     positives = np.bincount(type_ids[known], weights=labels[known], minlength=AUX_CLASSES[0])
     return (positives + prior_weight * overall) / (counts + prior_weight)
-

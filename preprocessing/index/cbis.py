@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import defaultdict
 from collections.abc import Callable
@@ -117,13 +118,7 @@ def index_row(row: pd.Series, resolver: PathResolver) -> dict[str, object]:
     if len(files) < 2:
         missing = [rel for rel in listed if not rel or not (resolver.data_dir / rel).is_file()]
         raise UnreadableImage(f"missing file: {short_path((missing or listed)[0])}")
-    decoded: dict[Path, np.ndarray] = {}
-
-    def read_once(path: Path) -> np.ndarray:
-        if path not in decoded:
-            decoded[path] = read_image(path)
-        return decoded[path]
-
+    read_once = functools.cache(read_image)  # the crop's pixels may tell it from the mask
     crop, mask = split_crop_and_mask(files, full_shape, read=read_once)
     read_once(crop)  # truncated, non-image and blank crops fail here, not in the cache
     record = row.to_dict()
